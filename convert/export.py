@@ -1,0 +1,90 @@
+"""Torch checkpoint -> nnlite weights file (HDF5), BatchNorm folded, provenance recorded.
+
+    python -m convert.export runs/fdm128/stage3-best.pt matting/weights/fdm-128.h5
+
+The checkpoint is read with torch.load(weights_only=True): a checkpoint cannot run code here.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import hashlib
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from convert.model import (DILATIONS, FEATHER_HIDDEN, GROWTH, INITIAL_CONV_CHANNELS, INPUT_MEAN, INPUT_STD,
+                           FastDeepMatting)
+from nnlite.ops.batch_norm import fold_batch_norm
+from nnlite.weights import save_weights
+
+MODEL_NAME = "fast-deep-matting"
+
+
+def model_tensors(model: FastDeepMatting) -> dict:
+    """nnlite tensors for a torch model in eval mode: every conv + BN pair folded into one conv."""
+    tensors = {}
+
+    def conv_bn(name, block):
+        bn = block.bn
+        w, b = fold_batch_norm(block.conv.weight.detach().numpy(), None, bn.running_mean.numpy(),
+                               bn.running_var.numpy(), bn.weight.detach().numpy(), bn.bias.detach().numpy(), bn.eps)
+        tensors[f"{name}/weight"], tensors[f"{name}/bias"] = w, b
+
+    def conv(name, module):
+        tensors[f"{name}/weight"] = module.weight.detach().numpy().astype(np.float32)
+        tensors[f"{name}/bias"] = module.bias.detach().numpy().astype(np.float32)
+
+    conv_bn("ldn.initial", model.ldn.initial)
+    for k, layer in enumerate(model.ldn.dense):
+        conv_bn(f"ldn.dense.{k}", layer)
+    conv("ldn.final", model.ldn.final)
+    conv_bn("feather.hidden", model.feather.hidden)
+    conv("feather.coeffs", model.feather.coeffs)
+    return tensors
+
+
+def model_attrs(model: FastDeepMatting, inference_size: int, provenance: dict) -> dict:
+    return {
+        "model": MODEL_NAME,
+        "dilations": list(DILATIONS), "growth": GROWTH, "initial_channels": INITIAL_CONV_CHANNELS,
+        "feather_hidden": FEATHER_HIDDEN, "box_radius": model.feather.box_radius,
+        "input_mean": list(INPUT_MEAN), "input_std": list(INPUT_STD), "input_channel_order": "RGB",
+        "inference_size": inference_size,
+        **provenance,
+    }
+
+
+def export(model: FastDeepMatting, path, inference_size=128, provenance=None) -> None:
+    model.eval()
+    save_weights(path, model_tensors(model), model_attrs(model, inference_size, provenance or {}))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("checkpoint", type=Path, help="checkpoint written by python -m convert.train")
+    parser.add_argument("output", type=Path, help="nnlite weights file to write (.h5)")
+    parser.add_argument("--inference-size", type=int, default=128, help="default long side at inference (default: %(default)s)")
+    args = parser.parse_args(argv)
+    state = torch.load(args.checkpoint, weights_only=True)
+    model = FastDeepMatting(int(state.get("box_radius", 2)))
+    model.load_state_dict(state["model"])
+    config = state.get("config", {})
+    provenance = {
+        "source_checkpoint": args.checkpoint.name,
+        "source_checkpoint_sha256": hashlib.sha256(args.checkpoint.read_bytes()).hexdigest(),
+        "training_data": "EG1800 train.txt (1,290 portraits), validated on unlisted.txt",
+        "training_command": "python -m convert.train " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in config.items()
+                                                                 if k in ("steps", "lr", "batch", "box_radius", "colour_weight", "ce_weight", "seed")),
+        "training_stage": int(state.get("stage", 0)), "training_step": int(state.get("step", 0)),
+        "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "torch_version": torch.__version__,
+    }
+    export(model, args.output, args.inference_size, provenance)
+    print(f"wrote {args.output} ({args.output.stat().st_size // 1024} KB)", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

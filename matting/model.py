@@ -1,0 +1,134 @@
+"""The fast deep matting network built from nnlite layers and an nnlite weights file.
+
+Layout of the graph (buffer: channels, at input size H x W unless said):
+
+    guide   11   [I (RGB in [0,1]), S_B, S_F, I*I, I*S_F]; the graph input is written to guide[0:3]
+    x        3   (I - mean) / std                                   Normalise
+    dense   80   at H/2: [initial conv 13 | max-pool 3 | dense_1..dense_4 16 each]
+    half     2   final conv logits at H/2;  logits 2: bilinear x2;  softmax writes guide[3:5]
+    hidden   8   relu(conv 11->8);  abc 3: conv 8->3;  abc_mean 3: box filter radius r
+    alpha    1   clip(a*S_F + b*S_B + c, 0, 1)
+
+This mirrors convert/model.py layer for layer (BatchNorm already folded by convert/export.py).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from nnlite.errors import ShapeError
+from nnlite.graph import BoxFilter, Conv2d, Graph, Layer, MaxPool2d, Node, ResizeBilinear, Slot, Softmax
+from nnlite.weights import Weights, load_weights
+
+MODEL_NAME = "fast-deep-matting"
+REQUIRED_ATTRS = ("model", "dilations", "growth", "initial_channels", "feather_hidden", "box_radius",
+                  "input_mean", "input_std", "inference_size")
+
+
+def expected_tensors(attrs: dict) -> dict:
+    """Tensor name -> shape for the architecture described by the weights file's attributes."""
+    growth, initial, hidden = attrs["growth"], attrs["initial_channels"], attrs["feather_hidden"]
+    dilations = attrs["dilations"]
+    block_in = initial + 3
+    shapes = {"ldn.initial/weight": (initial, 3, 3, 3), "ldn.initial/bias": (initial,)}
+    for k in range(len(dilations)):
+        shapes[f"ldn.dense.{k}/weight"] = (growth, block_in + k * growth, 3, 3)
+        shapes[f"ldn.dense.{k}/bias"] = (growth,)
+    shapes["ldn.final/weight"] = (2, len(dilations) * growth, 3, 3)
+    shapes["ldn.final/bias"] = (2,)
+    shapes["feather.hidden/weight"] = (hidden, 11, 3, 3)
+    shapes["feather.hidden/bias"] = (hidden,)
+    shapes["feather.coeffs/weight"] = (3, hidden, 3, 3)
+    shapes["feather.coeffs/bias"] = (3,)
+    return shapes
+
+
+class Normalise(Layer):
+    def __init__(self, mean, std):
+        self.mean = np.asarray(mean, np.float32).reshape(1, 3, 1, 1)
+        self.scale = (1.0 / np.asarray(std, np.float32)).reshape(1, 3, 1, 1)
+
+    def run(self, inputs, out):
+        np.subtract(inputs[0].interior, self.mean, out=out)
+        out *= self.scale
+
+
+class FeatherProducts(Layer):
+    """guide[0:5] = [I, S_B, S_F] -> guide[5:11] = [I*I, I*S_F]."""
+
+    def check_channels(self, input_channels, output_channels):
+        if input_channels != [5] or output_channels != 6:
+            raise ShapeError("FeatherProducts: reads [I, S_B, S_F] (5 channels), writes [I*I, I*S_F] (6)")
+
+    def run(self, inputs, out):
+        guide = inputs[0].interior
+        image, s_f = guide[:, 0:3], guide[:, 4:5]
+        np.multiply(image, image, out=out[:, 0:3])
+        np.multiply(image, s_f, out=out[:, 3:6])
+
+
+class FeatherCombine(Layer):
+    """alpha = clip(mean(a) * S_F + mean(b) * S_B + mean(c), 0, 1); inputs: abc_mean, guide[3:5]."""
+
+    def check_channels(self, input_channels, output_channels):
+        if input_channels != [3, 2] or output_channels != 1:
+            raise ShapeError("FeatherCombine: reads a, b, c and S_B, S_F, writes alpha")
+
+    def run(self, inputs, out):
+        abc, scores = inputs[0].interior, inputs[1].interior
+        np.multiply(abc[:, 0:1], scores[:, 1:2], out=out)
+        out += abc[:, 1:2] * scores[:, 0:1]
+        out += abc[:, 2:3]
+        np.clip(out, 0.0, 1.0, out=out)
+
+
+class MattingNetwork:
+    """LDN + feathering block on nnlite. forward() takes N x 3 x H x W RGB in [0, 1] (H, W even)."""
+
+    def __init__(self, weights: Weights | str):
+        weights = load_weights(weights) if not isinstance(weights, Weights) else weights
+        weights.require_attrs(REQUIRED_ATTRS)
+        if weights.attrs["model"] != MODEL_NAME:
+            raise weights.fail(f"model {weights.attrs['model']!r} is not {MODEL_NAME!r}", "use a fast deep matting weights file")
+        weights.require_tensors(expected_tensors(weights.attrs))
+        self.weights = weights
+        self.attrs = weights.attrs
+        self.graph = self._build(weights)
+
+    def _build(self, weights: Weights) -> Graph:
+        a, t = weights.attrs, weights.tensors
+        growth, initial, hidden = a["growth"], a["initial_channels"], a["feather_hidden"]
+        dilations = a["dilations"]
+        block_in = initial + 3
+        dense_channels = block_in + len(dilations) * growth
+
+        def conv(name, **kw):
+            return Conv2d(t[f"{name}/weight"], t[f"{name}/bias"], **kw)
+
+        nodes = [
+            Node(Normalise(a["input_mean"], a["input_std"]), (Slot("guide", 0, 3),), Slot("x", 0, 3)),
+            Node(conv("ldn.initial", stride=2, padding=1, relu=True), (Slot("x", 0, 3),), Slot("dense", 0, initial)),
+            Node(MaxPool2d(2), (Slot("x", 0, 3),), Slot("dense", initial, 3)),
+        ]
+        for k, d in enumerate(dilations):
+            nodes.append(Node(conv(f"ldn.dense.{k}", padding=d, dilation=d, relu=True),
+                              (Slot("dense", 0, block_in + k * growth),), Slot("dense", block_in + k * growth, growth)))
+        nodes += [
+            Node(conv("ldn.final", padding=1), (Slot("dense", block_in, len(dilations) * growth),), Slot("half", 0, 2)),
+            Node(ResizeBilinear(scale_factor=2), (Slot("half", 0, 2),), Slot("logits", 0, 2)),
+            Node(Softmax(), (Slot("logits", 0, 2),), Slot("guide", 3, 2)),
+            Node(FeatherProducts(), (Slot("guide", 0, 5),), Slot("guide", 5, 6)),
+            Node(conv("feather.hidden", padding=1, relu=True), (Slot("guide", 0, 11),), Slot("hidden", 0, hidden)),
+            Node(conv("feather.coeffs", padding=1), (Slot("hidden", 0, hidden),), Slot("abc", 0, 3)),
+            Node(BoxFilter(a["box_radius"]), (Slot("abc", 0, 3),), Slot("abc_mean", 0, 3)),
+            Node(FeatherCombine(), (Slot("abc_mean", 0, 3), Slot("guide", 3, 2)), Slot("alpha", 0, 1)),
+        ]
+        return Graph({"guide": 11, "x": 3, "dense": dense_channels, "half": 2, "logits": 2, "hidden": hidden,
+                      "abc": 3, "abc_mean": 3, "alpha": 1}, nodes, Slot("guide", 0, 3))
+
+    def forward(self, image01: np.ndarray) -> dict:
+        """Returns views (valid until the next call): "scores" N x 2 (S_B, S_F), "alpha" N x 1,
+        "coefficients" N x 3 (box-averaged a, b, c)."""
+        if image01.ndim != 4 or image01.shape[1] != 3 or image01.shape[2] % 2 or image01.shape[3] % 2:
+            raise ShapeError(f"MattingNetwork: expected N x 3 x H x W with even H and W, got {image01.shape}")
+        out = self.graph.forward(image01)
+        return {"scores": out["guide"][:, 3:5], "alpha": out["alpha"], "coefficients": out["abc_mean"]}

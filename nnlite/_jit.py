@@ -1,0 +1,40 @@
+"""Numba when it is there, plain Python otherwise.
+
+Termux (Android) has no Numba, and NNLITE_DISABLE_NUMBA=1 forces the same path here so that CI
+checks it: every op then runs its vectorised NumPy implementation instead of its Numba kernel.
+"""
+from __future__ import annotations
+
+import os
+
+USE_NUMBA = False
+if os.environ.get("NNLITE_DISABLE_NUMBA", "") not in ("1", "true", "yes"):
+    try:
+        import numba
+
+        USE_NUMBA = True
+    except ImportError:
+        pass
+
+
+def njit(parallel: bool = False, fastmath: bool = False):
+    """numba.njit(cache=True, ...) or, without Numba, the undecorated function (never called then)."""
+    if not USE_NUMBA:
+        return lambda function: function
+    return numba.njit(cache=True, nogil=True, parallel=parallel, fastmath=fastmath)
+
+
+if USE_NUMBA:
+    prange = numba.prange
+else:
+    prange = range
+
+
+def set_num_threads(threads: int) -> None:
+    """Threads for the parallel kernels; NumPy's own BLAS threads are left to the environment."""
+    if USE_NUMBA:
+        numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
+
+
+def get_num_threads() -> int:
+    return numba.get_num_threads() if USE_NUMBA else 1

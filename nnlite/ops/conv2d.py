@@ -1,0 +1,219 @@
+"""conv2d: 2-D cross-correlation with stride, zero padding, dilation, bias and an optional fused ReLU.
+
+Contract (matches ``torch.nn.functional.conv2d(x, weight, bias, stride, padding, dilation)``, groups=1,
+followed by ``relu`` when ``relu=True``):
+
+    x       N x C x H x W      float32
+    weight  K x C x R x S      float32 (torch's order)
+    bias    K                  float32 or None
+    out     N x K x Ho x Wo,   Ho = (H + 2*ph - dh*(R-1) - 1) // sh + 1   (likewise Wo)
+    out[n,k,y,x] = bias[k] + sum_{c,r,s} weight[k,c,r,s] * xpad[n, c, y*sh + r*dh, x*sw + s*dw]
+
+where xpad is x with ph rows / pw columns of zeros on each side.
+
+Two Numba kernels:
+- ``_conv3x3_wide_kernel`` for the 3x3, stride-1 convolutions that carry almost all of the model's
+  work, at any dilation. It treats each zero-padded input plane as one flat row of Hb*Wb values and
+  computes a "wide" output over the same row pitch Wb: every tap is then one contiguous shifted slice
+  of that plane, the inner loop runs over hundreds of pixels with no index arithmetic, and the
+  Wb - Wo extra columns per row are computed and discarded. Four output channels share each loaded
+  input vector (register blocking); accumulators start at the bias; bias, ReLU and the scatter to the
+  (possibly strided) destination are fused into the last pass.
+- ``_conv2d_rows_kernel``, the general case (any kernel size and stride), one output row at a time.
+
+``conv2d_padded`` takes an input that already carries a zero border, so a caller that keeps its
+activations in bordered buffers (nnlite.graph) never copies them to pad.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from nnlite._jit import USE_NUMBA, njit, prange
+from nnlite.errors import ShapeError
+from nnlite.ops._checks import pair, require_array, require_out
+
+WIDE_CHUNK = 512  # pixels per accumulator strip: 4 strips of 2 KB stay in L1
+CHANNEL_BLOCK = 4
+
+
+def conv2d_output_shape(x_shape, weight_shape, stride=1, padding=0, dilation=1):
+    n, c, h, w = x_shape
+    k, cw, r, s = weight_shape
+    (sh, sw), (ph, pw), (dh, dw) = pair("stride", stride), pair("padding", padding), pair("dilation", dilation)
+    ho = (h + 2 * ph - dh * (r - 1) - 1) // sh + 1
+    wo = (w + 2 * pw - dw * (s - 1) - 1) // sw + 1
+    return n, k, ho, wo
+
+
+def conv2d_reference(x, weight, bias=None, stride=1, padding=0, dilation=1, relu=False):
+    """Slow and obviously right: one window dot product per output pixel, in float64."""
+    (sh, sw), (ph, pw), (dh, dw) = pair("stride", stride), pair("padding", padding), pair("dilation", dilation)
+    n, k, ho, wo = conv2d_output_shape(x.shape, weight.shape, stride, padding, dilation)
+    r, s = weight.shape[2:]
+    xpad = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    out = np.zeros((n, k, ho, wo))
+    for y in range(ho):
+        for x_ in range(wo):
+            window = xpad[:, :, y * sh: y * sh + dh * (r - 1) + 1: dh, x_ * sw: x_ * sw + dw * (s - 1) + 1: dw]
+            out[:, :, y, x_] = np.tensordot(window, weight.astype(np.float64), axes=([1, 2, 3], [1, 2, 3]))
+    if bias is not None:
+        out += bias[None, :, None, None]
+    if relu:
+        out = np.maximum(out, 0)
+    return out.astype(np.float32)
+
+
+@njit(parallel=True, fastmath=True)
+def _conv3x3_wide_kernel(xpad, first_channel, weight, bias, oy, ox, dil, hout, wout, relu, out):
+    batch, hb, wb = xpad.shape[0], xpad.shape[2], xpad.shape[3]
+    cout, cin = weight.shape[0], weight.shape[1]
+    planes = xpad.reshape(batch, xpad.shape[1], hb * wb)
+    length = (hout - 1) * wb + wout
+    chunks = (length + WIDE_CHUNK - 1) // WIDE_CHUNK
+    blocks = (cout + CHANNEL_BLOCK - 1) // CHANNEL_BLOCK
+    jobs = batch * blocks * chunks
+    strips = np.empty((jobs, CHANNEL_BLOCK, WIDE_CHUNK), np.float32)
+    row = dil * wb
+    for job in prange(jobs):
+        b = job // (blocks * chunks)
+        c0 = (job // chunks) % blocks * CHANNEL_BLOCK
+        p0 = (job % chunks) * WIDE_CHUNK
+        n = min(WIDE_CHUNK, length - p0)
+        # a short last block repeats its last channel: same value written twice, no branch inside
+        c1, c2, c3 = min(c0 + 1, cout - 1), min(c0 + 2, cout - 1), min(c0 + 3, cout - 1)
+        a0, a1, a2, a3 = strips[job, 0], strips[job, 1], strips[job, 2], strips[job, 3]
+        for i in range(n):
+            a0[i] = bias[c0]
+            a1[i] = bias[c1]
+            a2[i] = bias[c2]
+            a3[i] = bias[c3]
+        base = p0 + oy * wb + ox
+        for ci in range(cin):
+            plane = planes[b, first_channel + ci]
+            t0 = plane[base: base + n]
+            t1 = plane[base + dil: base + dil + n]
+            t2 = plane[base + 2 * dil: base + 2 * dil + n]
+            t3 = plane[base + row: base + row + n]
+            t4 = plane[base + row + dil: base + row + dil + n]
+            t5 = plane[base + row + 2 * dil: base + row + 2 * dil + n]
+            t6 = plane[base + 2 * row: base + 2 * row + n]
+            t7 = plane[base + 2 * row + dil: base + 2 * row + dil + n]
+            t8 = plane[base + 2 * row + 2 * dil: base + 2 * row + 2 * dil + n]
+            w0, w1, w2, w3 = weight[c0, ci], weight[c1, ci], weight[c2, ci], weight[c3, ci]
+            u00, u01, u02, u03, u04, u05, u06, u07, u08 = w0[0, 0], w0[0, 1], w0[0, 2], w0[1, 0], w0[1, 1], w0[1, 2], w0[2, 0], w0[2, 1], w0[2, 2]
+            u10, u11, u12, u13, u14, u15, u16, u17, u18 = w1[0, 0], w1[0, 1], w1[0, 2], w1[1, 0], w1[1, 1], w1[1, 2], w1[2, 0], w1[2, 1], w1[2, 2]
+            u20, u21, u22, u23, u24, u25, u26, u27, u28 = w2[0, 0], w2[0, 1], w2[0, 2], w2[1, 0], w2[1, 1], w2[1, 2], w2[2, 0], w2[2, 1], w2[2, 2]
+            u30, u31, u32, u33, u34, u35, u36, u37, u38 = w3[0, 0], w3[0, 1], w3[0, 2], w3[1, 0], w3[1, 1], w3[1, 2], w3[2, 0], w3[2, 1], w3[2, 2]
+            for i in range(n):
+                v0, v1, v2, v3, v4, v5, v6, v7, v8 = t0[i], t1[i], t2[i], t3[i], t4[i], t5[i], t6[i], t7[i], t8[i]
+                a0[i] += u00 * v0 + u01 * v1 + u02 * v2 + u03 * v3 + u04 * v4 + u05 * v5 + u06 * v6 + u07 * v7 + u08 * v8
+                a1[i] += u10 * v0 + u11 * v1 + u12 * v2 + u13 * v3 + u14 * v4 + u15 * v5 + u16 * v6 + u17 * v7 + u18 * v8
+                a2[i] += u20 * v0 + u21 * v1 + u22 * v2 + u23 * v3 + u24 * v4 + u25 * v5 + u26 * v6 + u27 * v7 + u28 * v8
+                a3[i] += u30 * v0 + u31 * v1 + u32 * v2 + u33 * v3 + u34 * v4 + u35 * v5 + u36 * v6 + u37 * v7 + u38 * v8
+        for i in range(n):
+            y, x = divmod(p0 + i, wb)
+            if x < wout:
+                if relu:
+                    out[b, c0, y, x] = max(a0[i], 0.0)
+                    out[b, c1, y, x] = max(a1[i], 0.0)
+                    out[b, c2, y, x] = max(a2[i], 0.0)
+                    out[b, c3, y, x] = max(a3[i], 0.0)
+                else:
+                    out[b, c0, y, x] = a0[i]
+                    out[b, c1, y, x] = a1[i]
+                    out[b, c2, y, x] = a2[i]
+                    out[b, c3, y, x] = a3[i]
+    return out
+
+
+@njit(parallel=True, fastmath=True)
+def _conv2d_rows_kernel(xpad, first_channel, weight, bias, oy, ox, sh, sw, dh, dw, hout, wout, relu, out):
+    batch = xpad.shape[0]
+    cout, cin, kh, kw = weight.shape
+    jobs = batch * cout * hout
+    rows = np.empty((jobs, wout), np.float32)
+    for job in prange(jobs):
+        b = job // (cout * hout)
+        co = (job // hout) % cout
+        y = job % hout
+        acc = rows[job]
+        acc[:] = bias[co]
+        for ci in range(cin):
+            for r in range(kh):
+                src = xpad[b, first_channel + ci, oy + y * sh + r * dh]
+                for s in range(kw):
+                    wv = weight[co, ci, r, s]
+                    start = ox + s * dw
+                    for x in range(wout):
+                        acc[x] += wv * src[start + x * sw]
+        for x in range(wout):
+            out[b, co, y, x] = max(acc[x], 0.0) if relu else acc[x]
+    return out
+
+
+def _conv2d_numpy(xpad, first_channel, weight, bias, oy, ox, sh, sw, dh, dw, hout, wout, relu, out):
+    """Vectorised fallback: one (K x C) @ (C x Ho*Wo) matrix product per tap."""
+    batch = xpad.shape[0]
+    cout, cin, kh, kw = weight.shape
+    xpad = xpad[:, first_channel: first_channel + cin]
+    acc = np.zeros((batch, cout, hout * wout), np.float32)
+    for r in range(kh):
+        for s in range(kw):
+            y0, x0 = oy + r * dh, ox + s * dw
+            tap = xpad[:, :, y0: y0 + sh * (hout - 1) + 1: sh, x0: x0 + sw * (wout - 1) + 1: sw]
+            acc += np.matmul(weight[:, :, r, s], tap.reshape(batch, cin, hout * wout))
+    acc += bias[None, :, None]
+    if relu:
+        np.maximum(acc, 0, out=acc)
+    out[...] = acc.reshape(batch, cout, hout, wout)
+    return out
+
+
+def conv2d_padded(xpad, weight, bias, origin, out_size, stride=1, dilation=1, relu=False, out=None, first_channel=0):
+    """conv2d over a window of an already zero-padded input.
+
+    xpad: N x Cb x Hb x Wb, C-contiguous, zero wherever the window reaches outside the real image;
+    the conv reads channels first_channel .. first_channel + C - 1 (C = weight.shape[1]), so a layer
+    can read the leading channels of a shared concat buffer without a copy.
+    origin: (oy, ox), the window's top-left corner in xpad (the padded image starts there).
+    out_size: (Ho, Wo). out: N x K x Ho x Wo, may be a strided view (e.g. a slice of a concat buffer).
+    """
+    require_array("x", xpad, 4, "N x C x H x W")
+    require_array("weight", weight, 4, "K x C x R x S")
+    if first_channel < 0 or first_channel + weight.shape[1] > xpad.shape[1]:
+        raise ShapeError(f"weight: expects {weight.shape[1]} input channels from channel {first_channel}, x has {xpad.shape[1]}")
+    cout, _, kh, kw = weight.shape
+    bias = np.zeros(cout, np.float32) if bias is None else require_array("bias", bias, 1, "K")
+    if bias.shape[0] != cout:
+        raise ShapeError(f"bias: expected {cout} values, got {bias.shape[0]}")
+    (sh, sw), (dh, dw) = pair("stride", stride), pair("dilation", dilation)
+    oy, ox = pair("origin", origin)
+    hout, wout = pair("out_size", out_size)
+    if min(sh, sw, dh, dw) < 1 or oy < 0 or ox < 0 or hout < 1 or wout < 1:
+        raise ShapeError(f"conv2d: stride/dilation must be >= 1 and the output non-empty, got stride {stride}, "
+                         f"dilation {dilation}, output {hout}x{wout}")
+    if oy + sh * (hout - 1) + dh * (kh - 1) >= xpad.shape[2] or ox + sw * (wout - 1) + dw * (kw - 1) >= xpad.shape[3]:
+        raise ShapeError(f"conv2d: a {hout}x{wout} output at origin {origin} reads outside the {xpad.shape[2]}x{xpad.shape[3]} padded input")
+    out = require_out(out, (xpad.shape[0], cout, hout, wout))
+    xpad = np.ascontiguousarray(xpad)
+    weight = np.ascontiguousarray(weight)
+    if not USE_NUMBA:
+        return _conv2d_numpy(xpad, first_channel, weight, bias, oy, ox, sh, sw, dh, dw, hout, wout, relu, out)
+    if kh == kw == 3 and sh == sw == 1 and dh == dw:
+        return _conv3x3_wide_kernel(xpad, first_channel, weight, bias, oy, ox, dh, hout, wout, relu, out)
+    return _conv2d_rows_kernel(xpad, first_channel, weight, bias, oy, ox, sh, sw, dh, dw, hout, wout, relu, out)
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, relu=False, out=None):
+    """torch.nn.functional.conv2d (+ ReLU) on N x C x H x W float32; see the module docstring."""
+    require_array("x", x, 4, "N x C x H x W")
+    require_array("weight", weight, 4, "K x C x R x S")
+    ph, pw = pair("padding", padding)
+    if ph < 0 or pw < 0:
+        raise ShapeError(f"padding: must be >= 0, got {padding}")
+    n, k, ho, wo = conv2d_output_shape(x.shape, weight.shape, stride, padding, dilation)
+    if ho < 1 or wo < 1:
+        raise ShapeError(f"conv2d: a {x.shape[2]}x{x.shape[3]} input is too small for a {weight.shape[2]}x{weight.shape[3]} "
+                         f"kernel at dilation {dilation} and padding {padding}")
+    xpad = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw))) if ph or pw else x
+    return conv2d_padded(xpad, weight, bias, (0, 0), (ho, wo), stride, dilation, relu, out)
