@@ -51,6 +51,8 @@ class Weights:
 def _to_attr(value):
     if isinstance(value, (list, tuple)):
         return np.asarray(value)
+    if isinstance(value, str):
+        return str(value)  # str subclasses (torch.__version__) have no HDF5 type
     return value
 
 

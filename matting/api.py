@@ -1,0 +1,153 @@
+"""Python API: `Matter().predict(image)` -> alpha matte at the image's own resolution.
+
+    from matting import Matter
+    m = Matter()                       # shipped weights, inference size from the weights file
+    alpha = m.predict(bgr_uint8)       # H x W float32 in [0, 1]
+    rgba = m.cutout(bgr_uint8, alpha)  # H x W x 4 uint8 (BGRA, for cv2.imwrite)
+    out = m.composite(bgr_uint8, alpha, background="#00ff00")
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+import nnlite
+from matting import DEFAULT_WEIGHTS
+from matting.model import MattingNetwork
+from matting.refine import guided_upsample, to_gray01
+from nnlite.errors import NnliteError
+
+REFINE_MODES = ("guided", "none")
+
+
+class InputError(NnliteError, ValueError):
+    """An input image the matter cannot use (wrong dtype, channels or size)."""
+
+
+def network_size(height: int, width: int, long_side: int) -> tuple[int, int]:
+    """(h, w) with the longer side = long_side, aspect kept, both even (the net halves, then doubles)."""
+    scale = long_side / max(height, width)
+    even = lambda v: max(2, int(round(v * scale / 2)) * 2)
+    return even(height), even(width)
+
+
+def to_bgr_uint8(image: np.ndarray) -> np.ndarray:
+    """Accepts gray, BGR, BGRA, uint8 or uint16 (as cv2.imread(..., IMREAD_UNCHANGED) gives) -> BGR uint8."""
+    if not isinstance(image, np.ndarray) or image.ndim not in (2, 3) or image.size == 0:
+        raise InputError(f"expected an H x W (gray) or H x W x 3/4 image array, got {getattr(image, 'shape', type(image).__name__)}")
+    if image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)
+    elif image.dtype in (np.float32, np.float64):
+        image = (np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        raise InputError(f"unsupported pixel type {image.dtype}; use 8- or 16-bit images")
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    if image.shape[2] == 4:
+        return cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    if image.shape[2] == 1:
+        return cv2.cvtColor(image[..., 0], cv2.COLOR_GRAY2BGR)
+    if image.shape[2] != 3:
+        raise InputError(f"expected 1, 3 or 4 channels, got {image.shape[2]}")
+    return image
+
+
+def parse_colour(text: str) -> tuple[int, int, int]:
+    """'#rrggbb' or 'r,g,b' -> BGR tuple."""
+    text = text.strip()
+    try:
+        if text.startswith("#") and len(text) == 7:
+            r, g, b = (int(text[i: i + 2], 16) for i in (1, 3, 5))
+        else:
+            r, g, b = (int(v) for v in text.split(","))
+        if not all(0 <= v <= 255 for v in (r, g, b)):
+            raise ValueError
+    except ValueError:
+        raise InputError(f"background colour {text!r} is not #rrggbb or r,g,b (0-255)") from None
+    return b, g, r
+
+
+@dataclass
+class Timings:
+    stages: dict = field(default_factory=dict)
+
+    def add(self, stage: str, seconds: float):
+        self.stages[stage] = self.stages.get(stage, 0.0) + seconds
+
+
+class Matter:
+    def __init__(self, weights=DEFAULT_WEIGHTS, size: int | None = None, refine: str = "guided", threads: int | None = None,
+                 guided_radius: int = 2, guided_eps: float = 1e-3):
+        self.network = MattingNetwork(str(weights))
+        self.size = int(size or self.network.attrs["inference_size"])
+        if self.size < 2:
+            raise InputError(f"inference size {self.size} is too small; use 64 or more")
+        if refine not in REFINE_MODES:
+            raise InputError(f"refine mode {refine!r} is not one of {', '.join(REFINE_MODES)}")
+        self.refine = refine
+        self.guided_radius, self.guided_eps = guided_radius, guided_eps
+        if threads:
+            nnlite.set_num_threads(threads)
+        self.timings = Timings()
+
+    def predict_small(self, image_bgr: np.ndarray):
+        """-> (alpha at the network size, the network-size RGB image in [0, 1], scores S_B/S_F)."""
+        t0 = time.perf_counter()
+        image_bgr = to_bgr_uint8(image_bgr)
+        h, w = network_size(*image_bgr.shape[:2], self.size)
+        interpolation = cv2.INTER_AREA if h < image_bgr.shape[0] else cv2.INTER_LINEAR
+        small = cv2.resize(image_bgr, (w, h), interpolation=interpolation)
+        rgb01 = small[..., ::-1].astype(np.float32) * np.float32(1 / 255)
+        batch = np.ascontiguousarray(rgb01.transpose(2, 0, 1)[None])
+        t1 = time.perf_counter()
+        out = self.network.forward(batch)
+        t2 = time.perf_counter()
+        self.timings.add("preprocess", t1 - t0)
+        self.timings.add("network", t2 - t1)
+        return out["alpha"][0, 0].copy(), rgb01, out["scores"][0].copy()
+
+    def predict(self, image_bgr: np.ndarray) -> np.ndarray:
+        """Alpha matte, H x W float32 in [0, 1], at the input image's own size."""
+        image_bgr = to_bgr_uint8(image_bgr)
+        alpha_small, rgb01_small, _ = self.predict_small(image_bgr)
+        t0 = time.perf_counter()
+        alpha = self.upsample(alpha_small, rgb01_small, image_bgr)
+        self.timings.add("refine", time.perf_counter() - t0)
+        return alpha
+
+    def upsample(self, alpha_small, rgb01_small, image_bgr):
+        h, w = image_bgr.shape[:2]
+        if self.refine == "none" or (h, w) == alpha_small.shape:
+            return np.clip(cv2.resize(alpha_small, (w, h), interpolation=cv2.INTER_LINEAR), 0, 1)
+        gray_full = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY).astype(np.float32) * np.float32(1 / 255)
+        return guided_upsample(alpha_small, to_gray01(rgb01_small), gray_full, self.guided_radius, self.guided_eps)
+
+    @staticmethod
+    def cutout(image_bgr: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+        bgra = cv2.cvtColor(to_bgr_uint8(image_bgr), cv2.COLOR_BGR2BGRA)
+        bgra[..., 3] = np.round(alpha * 255).astype(np.uint8)
+        return bgra
+
+    @staticmethod
+    def composite(image_bgr: np.ndarray, alpha: np.ndarray, background="#00ff00") -> np.ndarray:
+        """alpha * image + (1 - alpha) * background; background: colour text, BGR tuple or an image (resized to fit)."""
+        image_bgr = to_bgr_uint8(image_bgr)
+        h, w = image_bgr.shape[:2]
+        if isinstance(background, np.ndarray):
+            back = cv2.resize(to_bgr_uint8(background), (w, h), interpolation=cv2.INTER_AREA).astype(np.float32)
+        else:
+            colour = parse_colour(background) if isinstance(background, str) else tuple(background)
+            back = np.empty((h, w, 3), np.float32)
+            back[...] = colour
+        a = alpha[..., None].astype(np.float32)
+        return np.clip(a * image_bgr + (1 - a) * back + 0.5, 0, 255).astype(np.uint8)
+
+    @staticmethod
+    def blur_background(image_bgr: np.ndarray, alpha: np.ndarray, strength: float = 0.03) -> np.ndarray:
+        image_bgr = to_bgr_uint8(image_bgr)
+        sigma = max(1.0, strength * max(image_bgr.shape[:2]))
+        blurred = cv2.GaussianBlur(image_bgr, (0, 0), sigma)
+        return Matter.composite(image_bgr, alpha, blurred)

@@ -1,0 +1,154 @@
+"""Matting quality on a labelled portrait set, at the data's full resolution.
+
+    python -m matting.evaluate [--data ../shared/data/eg1800] [--list test.txt] [--json results.json]
+
+For every image the network runs once at the inference size, and four mattes are scored against the
+soft alpha (alpha/NNNNN.png) and the binary mask (masks/NNNNN.png), all at full resolution:
+
+    LDN          the segmentation score S_F, bilinearly enlarged
+    LDN+GF       classic guided filter (He et al.) on the enlarged S_F, guided by the full-size gray
+                 image; radius and eps tuned on the validation list (unlisted.txt) unless given
+    LDN+FB       the feathering block's alpha, bilinearly enlarged (--refine none)
+    LDN+FB+GU    the feathering block's alpha carried up by fast guided upsampling (--refine guided,
+                 the CLI default)
+
+Metrics, alpha in [0, 1], averaged over images: MSE (paper eq. 10); Grad (eq. 9: mean over pixels of
+the L2 norm of the difference of the two alpha gradients, central differences); SAD (sum of absolute
+differences, in thousands); IoU of (alpha > 0.5) against the mask.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from matting import DEFAULT_WEIGHTS
+from matting.api import Matter
+from matting.refine import guided_filter, guided_upsample, to_gray01
+
+DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "eg1800"
+METHODS = ("LDN", "LDN+GF", "LDN+FB", "LDN+FB+GU")
+GF_RADII = (2, 4, 8, 16, 32, 64)
+GF_EPS = (1e-4, 1e-3, 1e-2, 1e-1)
+
+
+def metrics(alpha: np.ndarray, truth: np.ndarray, mask: np.ndarray) -> dict:
+    diff = alpha.astype(np.float64) - truth
+    gy, gx = np.gradient(alpha.astype(np.float64))
+    ty, tx = np.gradient(truth)
+    fg = alpha > 0.5
+    union = np.logical_or(fg, mask).sum()
+    return {"mse": float(np.mean(diff ** 2)), "grad": float(np.mean(np.hypot(gx - tx, gy - ty))),
+            "sad": float(np.abs(diff).sum() / 1000), "iou": float(np.logical_and(fg, mask).sum() / union) if union else 1.0}
+
+
+def load_example(data: Path, image_id: str):
+    image = cv2.imread(str(data / "images" / f"{image_id}.jpg"), cv2.IMREAD_COLOR)
+    alpha = cv2.imread(str(data / "alpha" / f"{image_id}.png"), cv2.IMREAD_GRAYSCALE)
+    mask = cv2.imread(str(data / "masks" / f"{image_id}.png"), cv2.IMREAD_GRAYSCALE)
+    if image is None or alpha is None or mask is None:
+        raise FileNotFoundError(f"{data}: image, alpha or mask missing for id {image_id}")
+    return image, alpha.astype(np.float64) / 255, mask > 127
+
+
+def mattes(matter: Matter, image: np.ndarray, gf_radius: int, gf_eps: float) -> dict:
+    h, w = image.shape[:2]
+    alpha_small, rgb01_small, scores = matter.predict_small(image)
+    gray_full = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).astype(np.float32) / 255
+    enlarge = lambda plane: np.clip(cv2.resize(plane, (w, h), interpolation=cv2.INTER_LINEAR), 0, 1)
+    s_f = enlarge(scores[1])
+    return {"LDN": s_f,
+            "LDN+GF": guided_filter(gray_full, s_f, gf_radius, gf_eps),
+            "LDN+FB": enlarge(alpha_small),
+            "LDN+FB+GU": guided_upsample(alpha_small, to_gray01(rgb01_small), gray_full, matter.guided_radius, matter.guided_eps)}
+
+
+def tune_guided_filter(matter: Matter, data: Path, ids: list[str]) -> tuple[int, float]:
+    """Grid search of the classic guided filter's (radius, eps) by MSE on the validation ids."""
+    scores = {(r, e): 0.0 for r in GF_RADII for e in GF_EPS}
+    for image_id in ids:
+        image, truth, _ = load_example(data, image_id)
+        _, _, s = matter.predict_small(image)
+        h, w = image.shape[:2]
+        s_f = np.clip(cv2.resize(s[1], (w, h), interpolation=cv2.INTER_LINEAR), 0, 1)
+        gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).astype(np.float32) / 255
+        for (r, e) in scores:
+            scores[(r, e)] += float(np.mean((guided_filter(gray, s_f, r, e) - truth) ** 2))
+    return min(scores, key=scores.get)
+
+
+def comparison_figure(rows: list[list[np.ndarray]], path: Path, height: int = 240) -> None:
+    """rows of [image, LDN, LDN+GF, LDN+FB...] -> one PNG, mattes shown as gray images."""
+    lines = []
+    for row in rows:
+        tiles = []
+        for tile in row:
+            tile = tile if tile.ndim == 3 else cv2.cvtColor(np.round(tile * 255).astype(np.uint8), cv2.COLOR_GRAY2BGR)
+            tiles.append(cv2.resize(tile, (tile.shape[1] * height // tile.shape[0], height), interpolation=cv2.INTER_AREA))
+        lines.append(np.concatenate(tiles, axis=1))
+    tmp = path.with_name(path.name + ".tmp.png")
+    cv2.imwrite(str(tmp), np.concatenate(lines, axis=0))
+    os.replace(tmp, path)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="labelled portrait folder (default: %(default)s)")
+    parser.add_argument("--list", default="test.txt", help="id list inside --data to score (default: %(default)s)")
+    parser.add_argument("--validation-list", default="unlisted.txt", help="ids for tuning the guided filter (default: %(default)s)")
+    parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS, help="nnlite weights (default: the shipped file)")
+    parser.add_argument("--size", type=int, default=None, help="inference long side (default: from the weights file)")
+    parser.add_argument("--gf-radius", type=int, help="classic guided filter radius (default: tuned)")
+    parser.add_argument("--gf-eps", type=float, help="classic guided filter eps (default: tuned)")
+    parser.add_argument("--limit", type=int, help="score only the first N ids")
+    parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument("--figure", type=Path, help="write an input | LDN | LDN+GF | LDN+FB picture of the first 3 ids")
+    args = parser.parse_args(argv)
+
+    data = args.data
+    if not (data / args.list).is_file():
+        sys.exit(f"error: {data / args.list}: no such id list; pass --data with the EG1800 folder")
+    ids = (data / args.list).read_text().split()[: args.limit]
+    matter = Matter(args.weights, size=args.size)
+    if args.gf_radius is None or args.gf_eps is None:
+        val_ids = (data / args.validation_list).read_text().split()
+        print(f"tuning the guided filter on {len(val_ids)} ids of {args.validation_list} ...", file=sys.stderr, flush=True)
+        args.gf_radius, args.gf_eps = tune_guided_filter(matter, data, val_ids)
+    print(f"guided filter radius {args.gf_radius}, eps {args.gf_eps}", file=sys.stderr)
+
+    totals = {m: {} for m in METHODS}
+    figure_rows, t0 = [], time.time()
+    for n, image_id in enumerate(ids, 1):
+        image, truth, mask = load_example(data, image_id)
+        result = mattes(matter, image, args.gf_radius, args.gf_eps)
+        for method, alpha in result.items():
+            for key, value in metrics(alpha, truth, mask).items():
+                totals[method][key] = totals[method].get(key, 0.0) + value
+        if len(figure_rows) < 3:
+            figure_rows.append([image, result["LDN"], result["LDN+GF"], result["LDN+FB+GU"]])
+        if n % 25 == 0 or n == len(ids):
+            print(f"{n}/{len(ids)} images, {n / (time.time() - t0):.1f} images/s", file=sys.stderr, flush=True)
+    results = {m: {k: v / len(ids) for k, v in totals[m].items()} for m in METHODS}
+
+    print(f"{'method':<11} {'MSE':>8} {'Grad':>9} {'SAD(k)':>8} {'IoU':>7}   ({len(ids)} images of {args.list}, size {matter.size})")
+    for method in METHODS:
+        r = results[method]
+        print(f"{method:<11} {r['mse']:8.5f} {r['grad']:9.2e} {r['sad']:8.2f} {r['iou']:7.4f}")
+    record = {"data": str(data), "list": args.list, "images": len(ids), "size": matter.size, "weights": str(args.weights),
+              "guided_filter": {"radius": args.gf_radius, "eps": args.gf_eps}, "results": results}
+    if args.json:
+        tmp = args.json.with_name(args.json.name + ".tmp")
+        tmp.write_text(json.dumps(record, indent=1))
+        os.replace(tmp, args.json)
+    if args.figure:
+        comparison_figure(figure_rows, args.figure)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,47 @@
+"""Guided filtering on nnlite's box filter: the classic guided filter (He et al. 2013) used as the
+LDN+GF baseline, and fast guided upsampling (He & Sun 2015) that carries a small alpha matte to the
+full image resolution along the image's own edges.
+
+All arrays are float32 H x W planes; every box is count-normalised at the border (nnlite box_filter).
+The guide is the grayscale image in [0, 1].
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from nnlite.ops import box_filter
+
+
+def _box(plane: np.ndarray, radius: int) -> np.ndarray:
+    return box_filter(np.ascontiguousarray(plane, np.float32)[None, None], radius)[0, 0]
+
+
+def linear_coefficients(guide: np.ndarray, target: np.ndarray, radius: int, eps: float):
+    """Per-window least squares target ~ a * guide + b (eq. 7-8 of the paper), box-averaged."""
+    mean_i, mean_p = _box(guide, radius), _box(target, radius)
+    cov_ip = _box(guide * target, radius) - mean_i * mean_p
+    var_i = _box(guide * guide, radius) - mean_i * mean_i
+    a = cov_ip / (var_i + np.float32(eps))
+    b = mean_p - a * mean_i
+    return _box(a, radius), _box(b, radius)
+
+
+def guided_filter(guide: np.ndarray, target: np.ndarray, radius: int, eps: float) -> np.ndarray:
+    mean_a, mean_b = linear_coefficients(guide, target, radius, eps)
+    return np.clip(mean_a * guide + mean_b, 0.0, 1.0)
+
+
+def guided_upsample(alpha_small: np.ndarray, guide_small: np.ndarray, guide_full: np.ndarray,
+                    radius: int = 2, eps: float = 1e-3) -> np.ndarray:
+    """Fast guided upsampling: coefficients at the small size, bilinearly enlarged, applied to the full guide."""
+    mean_a, mean_b = linear_coefficients(guide_small, alpha_small, radius, eps)
+    size = (guide_full.shape[1], guide_full.shape[0])
+    a_full = cv2.resize(mean_a, size, interpolation=cv2.INTER_LINEAR)
+    b_full = cv2.resize(mean_b, size, interpolation=cv2.INTER_LINEAR)
+    return np.clip(a_full * guide_full + b_full, 0.0, 1.0)
+
+
+def to_gray01(image_rgb01: np.ndarray) -> np.ndarray:
+    """H x W x 3 RGB in [0, 1] -> H x W luma (ITU-R BT.601 weights, as cv2's RGB2GRAY)."""
+    return np.ascontiguousarray(image_rgb01 @ np.array([0.299, 0.587, 0.114], np.float32))

@@ -1,0 +1,114 @@
+import numpy as np
+import pytest
+from conftest import assert_close
+
+from nnlite import ShapeError
+from nnlite.ops.conv2d import _conv2d_numpy, conv2d, conv2d_padded, conv2d_reference
+
+TOL = 1e-4  # float32 sums of up to 576 products of unit-scale values
+
+# (N, C, H, W, K, R, S, stride, padding, dilation)
+MODEL_SHAPES = [
+    (1, 3, 24, 18, 13, 3, 3, 2, 1, 1),     # initial block conv
+    (1, 16, 12, 9, 16, 3, 3, 1, 2, 2),     # dense 1
+    (1, 32, 12, 9, 16, 3, 3, 1, 4, 4),     # dense 2
+    (1, 48, 12, 9, 16, 3, 3, 1, 6, 6),     # dense 3
+    (1, 64, 20, 17, 16, 3, 3, 1, 8, 8),    # dense 4
+    (1, 64, 12, 9, 2, 3, 3, 1, 1, 1),      # final conv
+    (1, 11, 24, 18, 8, 3, 3, 1, 1, 1),     # feathering hidden
+    (1, 8, 24, 18, 3, 3, 3, 1, 1, 1),      # feathering coefficients
+]
+GENERAL_SHAPES = [
+    (2, 5, 7, 6, 7, 3, 3, 1, 1, 1),        # batch 2, odd sizes, K not a multiple of 4
+    (1, 4, 1, 1, 5, 3, 3, 1, 1, 1),        # 1x1 image
+    (1, 2, 2, 3, 3, 3, 3, 1, 1, 1),        # 2x3 image
+    (1, 3, 9, 11, 4, 1, 1, 1, 0, 1),       # 1x1 kernel
+    (1, 3, 10, 9, 6, 5, 5, 2, 2, 1),       # 5x5 stride 2
+    (1, 4, 11, 13, 3, 3, 2, (2, 1), (1, 0), (1, 2)),  # non-square everything
+    (1, 6, 9, 9, 5, 3, 3, 1, 0, 3),        # dilation without padding
+    (1, 6, 9, 10, 5, 3, 3, 3, 2, 2),       # stride 3 dilated
+]
+
+
+def make_case(rng, n, c, h, w, k, r, s):
+    x = rng.standard_normal((n, c, h, w)).astype(np.float32)
+    weight = (rng.standard_normal((k, c, r, s)) / np.sqrt(c * r * s)).astype(np.float32)
+    bias = rng.standard_normal(k).astype(np.float32)
+    return x, weight, bias
+
+
+def case_id(case):
+    n, c, h, w, k, r, s, st, p, d = case
+    return f"n{n}-{c}to{k}-{h}x{w}-k{r}x{s}-s{st}-p{p}-d{d}".replace(" ", "")
+
+
+@pytest.mark.parametrize("case", MODEL_SHAPES + GENERAL_SHAPES, ids=case_id)
+@pytest.mark.parametrize("relu", [False, True], ids=["linear", "relu"])
+def test_conv2d_matches_reference(rng, case, relu):
+    n, c, h, w, k, r, s, stride, padding, dilation = case
+    x, weight, bias = make_case(rng, n, c, h, w, k, r, s)
+    want = conv2d_reference(x, weight, bias, stride, padding, dilation, relu)
+    assert_close(conv2d(x, weight, bias, stride, padding, dilation, relu), want, TOL, "conv2d")
+
+
+@pytest.mark.parametrize("case", MODEL_SHAPES[:3] + GENERAL_SHAPES[:5], ids=case_id)
+def test_numpy_fallback_matches_reference(rng, case):
+    n, c, h, w, k, r, s, stride, padding, dilation = case
+    x, weight, bias = make_case(rng, n, c, h, w, k, r, s)
+    want = conv2d_reference(x, weight, bias, stride, padding, dilation)
+    xpad = np.pad(x, ((0, 0), (0, 0), (padding,) * 2, (padding,) * 2)) if isinstance(padding, int) else None
+    if xpad is None:
+        pytest.skip("fallback called with symmetric padding only here")
+    st = (stride, stride) if isinstance(stride, int) else stride
+    dl = (dilation, dilation) if isinstance(dilation, int) else dilation
+    out = np.empty_like(want)
+    _conv2d_numpy(xpad, 0, weight, bias, 0, 0, st[0], st[1], dl[0], dl[1], want.shape[2], want.shape[3], False, out)
+    assert_close(out, want, TOL, "conv2d numpy fallback")
+
+
+def test_delta_kernel_is_identity(rng):
+    x = rng.standard_normal((1, 3, 7, 5)).astype(np.float32)
+    weight = np.zeros((3, 3, 3, 3), np.float32)
+    for c in range(3):
+        weight[c, c, 1, 1] = 1.0
+    for dilation in (1, 2, 4):
+        np.testing.assert_array_equal(conv2d(x, weight, None, padding=dilation, dilation=dilation), x)
+
+
+def test_writes_into_a_channel_slice_of_a_bordered_buffer(rng):
+    """The graph's use: read leading channels of a padded buffer, write a strided slice of another."""
+    x, weight, bias = make_case(rng, 1, 16, 10, 8, 16, 3, 3)
+    border = 8
+    buffer = np.zeros((1, 40, 10 + 2 * border, 8 + 2 * border), np.float32)
+    buffer[:, 5:21, border:-border, border:-border] = x
+    target = np.full((1, 24, 10, 8), np.nan, np.float32)
+    conv2d_padded(buffer, weight, bias, (border - 4, border - 4), (10, 8), dilation=4, out=target[:, 4:20], first_channel=5)
+    assert_close(target[:, 4:20], conv2d_reference(x, weight, bias, 1, 4, 4), TOL, "bordered conv")
+    assert np.isnan(target[:, :4]).all() and np.isnan(target[:, 20:]).all()
+
+
+@pytest.mark.parametrize("case", MODEL_SHAPES, ids=case_id)
+def test_conv2d_matches_torch(rng, case):
+    torch = pytest.importorskip("torch")
+    n, c, h, w, k, r, s, stride, padding, dilation = case
+    x, weight, bias = make_case(rng, n, c, h, w, k, r, s)
+    want = torch.nn.functional.conv2d(torch.from_numpy(x), torch.from_numpy(weight), torch.from_numpy(bias),
+                                      stride, padding, dilation).numpy()
+    assert_close(conv2d(x, weight, bias, stride, padding, dilation), want, TOL, "conv2d vs torch")
+
+
+def test_bad_arguments_raise_one_line_errors(rng):
+    x, weight, bias = make_case(rng, 1, 3, 5, 5, 4, 3, 3)
+    with pytest.raises(ShapeError, match="float32"):
+        conv2d(x.astype(np.float64), weight, bias)
+    with pytest.raises(ShapeError, match="input channels"):
+        conv2d(x[:, :2], weight, bias)
+    with pytest.raises(ShapeError, match="4-D"):
+        conv2d(x[0], weight, bias)
+    with pytest.raises(ShapeError, match="bias"):
+        conv2d(x, weight, bias[:2])
+    with pytest.raises(ShapeError, match="too small"):
+        conv2d(x[:, :, :1, :1], weight, bias, padding=0)
+    with pytest.raises(ShapeError) as info:
+        conv2d(x, weight, bias, out=np.empty((1, 4, 5, 5), np.float32))
+    assert "\n" not in str(info.value)
