@@ -102,11 +102,8 @@ class Matter:
         small = cv2.resize(image_bgr, (w, h), interpolation=interpolation)
         rgb01 = small[..., ::-1].astype(np.float32) * np.float32(1 / 255)
         batch = np.ascontiguousarray(rgb01.transpose(2, 0, 1)[None])
-        t1 = time.perf_counter()
-        out = self.network.forward(batch)
-        t2 = time.perf_counter()
-        self.timings.add("preprocess", t1 - t0)
-        self.timings.add("network", t2 - t1)
+        self.timings.add("preprocess", time.perf_counter() - t0)
+        out = self.network.forward(batch, self.timings.stages)
         return out["alpha"][0, 0].copy(), rgb01, out["scores"][0].copy()
 
     def predict(self, image_bgr: np.ndarray) -> np.ndarray:

@@ -116,19 +116,23 @@ class MattingNetwork:
             Node(conv("ldn.final", padding=1), (Slot("dense", block_in, len(dilations) * growth),), Slot("half", 0, 2)),
             Node(ResizeBilinear(scale_factor=2), (Slot("half", 0, 2),), Slot("logits", 0, 2)),
             Node(Softmax(), (Slot("logits", 0, 2),), Slot("guide", 3, 2)),
-            Node(FeatherProducts(), (Slot("guide", 0, 5),), Slot("guide", 5, 6)),
-            Node(conv("feather.hidden", padding=1, relu=True), (Slot("guide", 0, 11),), Slot("hidden", 0, hidden)),
-            Node(conv("feather.coeffs", padding=1), (Slot("hidden", 0, hidden),), Slot("abc", 0, 3)),
-            Node(BoxFilter(a["box_radius"]), (Slot("abc", 0, 3),), Slot("abc_mean", 0, 3)),
-            Node(FeatherCombine(), (Slot("abc_mean", 0, 3), Slot("guide", 3, 2)), Slot("alpha", 0, 1)),
+        ]
+        for node in nodes:
+            node.stage = "network"
+        nodes += [
+            Node(FeatherProducts(), (Slot("guide", 0, 5),), Slot("guide", 5, 6), "feathering"),
+            Node(conv("feather.hidden", padding=1, relu=True), (Slot("guide", 0, 11),), Slot("hidden", 0, hidden), "feathering"),
+            Node(conv("feather.coeffs", padding=1), (Slot("hidden", 0, hidden),), Slot("abc", 0, 3), "feathering"),
+            Node(BoxFilter(a["box_radius"]), (Slot("abc", 0, 3),), Slot("abc_mean", 0, 3), "feathering"),
+            Node(FeatherCombine(), (Slot("abc_mean", 0, 3), Slot("guide", 3, 2)), Slot("alpha", 0, 1), "feathering"),
         ]
         return Graph({"guide": 11, "x": 3, "dense": dense_channels, "half": 2, "logits": 2, "hidden": hidden,
                       "abc": 3, "abc_mean": 3, "alpha": 1}, nodes, Slot("guide", 0, 3))
 
-    def forward(self, image01: np.ndarray) -> dict:
+    def forward(self, image01: np.ndarray, timings: dict | None = None) -> dict:
         """Returns views (valid until the next call): "scores" N x 2 (S_B, S_F), "alpha" N x 1,
         "coefficients" N x 3 (box-averaged a, b, c)."""
         if image01.ndim != 4 or image01.shape[1] != 3 or image01.shape[2] % 2 or image01.shape[3] % 2:
             raise ShapeError(f"MattingNetwork: expected N x 3 x H x W with even H and W, got {image01.shape}")
-        out = self.graph.forward(image01)
+        out = self.graph.forward(image01, timings)
         return {"scores": out["guide"][:, 3:5], "alpha": out["alpha"], "coefficients": out["abc_mean"]}

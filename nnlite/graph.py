@@ -12,6 +12,7 @@ and the spatial size of every buffer against all the nodes that write it.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -126,6 +127,7 @@ class Node:
     layer: Layer
     inputs: tuple
     output: Slot
+    stage: str = "forward"  # label under which forward(timings=...) adds this node's time
 
 
 class Graph:
@@ -172,13 +174,17 @@ class Graph:
     def view(self, buffers, slot: Slot) -> BufferView:
         return BufferView(buffers[slot.buffer], self.borders[slot.buffer], slot)
 
-    def forward(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        """Runs the graph on N x C x H x W float32 x; returns every buffer's interior (views, valid until the next call)."""
+    def forward(self, x: np.ndarray, timings: dict | None = None) -> dict[str, np.ndarray]:
+        """Runs the graph on N x C x H x W float32 x; returns every buffer's interior (views, valid until
+        the next call). With a `timings` dict, adds each node's seconds under its stage label."""
         if not isinstance(x, np.ndarray) or x.ndim != 4 or x.dtype != np.float32 or x.shape[1] != self.input_slot.count:
             raise ShapeError(f"graph input: expected float32 N x {self.input_slot.count} x H x W, got "
                              f"{getattr(x, 'dtype', type(x).__name__)} {getattr(x, 'shape', '')}")
         buffers = self.buffers_for(*x.shape[:1], *x.shape[2:])
         self.view(buffers, self.input_slot).interior[...] = x
         for node in self.nodes:
+            t0 = time.perf_counter()
             node.layer.run([self.view(buffers, s) for s in node.inputs], self.view(buffers, node.output).interior)
+            if timings is not None:
+                timings[node.stage] = timings.get(node.stage, 0.0) + time.perf_counter() - t0
         return {name: BufferView(a, self.borders[name], Slot(name, 0, a.shape[1])).interior for name, a in buffers.items()}

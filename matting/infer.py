@@ -1,0 +1,309 @@
+"""Portrait matting from the command line: images, folders, videos and cameras, on the CPU.
+
+The network runs at a small size (the weights file's default, or --size); the matte is brought back
+to each image's full resolution by fast guided upsampling (--refine guided), so edges follow the
+photo's own detail rather than a blurred enlargement of the small matte.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+EPILOG = """examples:
+  python -m matting.infer photo.jpg                      # photo.alpha.png and photo.composite.png beside it
+  python -m matting.infer photos/ -o mattes/ --output-type rgba
+  python -m matting.infer photo.jpg --output-type composite --background beach.jpg -o out.png
+  python -m matting.infer clip.mp4 --output-type blur --smooth 0.5
+  python -m matting.infer --camera 0                     # live window; --no-display to record instead
+
+exit status: 0 all inputs done, 1 some inputs failed (each reported on one line), 2 bad usage
+"""
+OUTPUT_TYPES = ("alpha", "rgba", "composite", "blur")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from matting import DEFAULT_WEIGHTS
+
+    p = argparse.ArgumentParser(prog="python -m matting.infer", description=__doc__, epilog=EPILOG,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("inputs", nargs="*", type=Path, help="image files, folders of images, or video files")
+    p.add_argument("-o", "--output", type=Path,
+                   help="output file (one input, one output type) or folder (default: beside each input file; "
+                        "for a folder input, a sibling folder named <folder>_matte)")
+    p.add_argument("-t", "--output-type", default="alpha,composite",
+                   help="comma-separated list of: alpha (8-bit matte), rgba (cut-out PNG), composite (over "
+                        "--background), blur (background blurred) (default: %(default)s)")
+    p.add_argument("--background", default="#00ff00", help="composite background: #rrggbb, r,g,b or an image file (default: %(default)s)")
+    p.add_argument("--size", type=int, help="inference long side in pixels (default: from the weights file, 128)")
+    p.add_argument("--refine", choices=("guided", "none"), default="guided",
+                   help="full-resolution matte: fast guided upsampling or plain bilinear (default: %(default)s)")
+    p.add_argument("--threads", type=int, default=os.cpu_count(), help="compute threads (default: %(default)s, all cores)")
+    p.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS, help="nnlite weights file (default: the shipped fdm-128.h5)")
+    p.add_argument("--recursive", action="store_true", help="also process images in sub-folders")
+    p.add_argument("--max-pixels", type=float, default=120e6, help="refuse images larger than this (default: %(default).0f)")
+    p.add_argument("--json", nargs="?", const="-", metavar="PATH",
+                   help="write timings per stage (and video flicker) as JSON to PATH, or stdout without PATH")
+    video = p.add_argument_group("video and camera")
+    video.add_argument("--camera", type=int, metavar="INDEX", help="read from camera INDEX instead of files")
+    video.add_argument("--no-display", action="store_true", help="camera: record to --output instead of showing a window")
+    video.add_argument("--frames", type=int, help="stop after this many frames")
+    video.add_argument("--smooth", type=float, default=0.0,
+                       help="temporal smoothing 0..0.95: weight of the previous frame's small matte (default: %(default)s)")
+    return p
+
+
+class Failure(Exception):
+    """One line for the user; the run goes on with the next input."""
+
+
+def fail(path, what, todo) -> Failure:
+    return Failure(f"{path}: {what}; {todo}")
+
+
+def output_types(text: str) -> list[str]:
+    types = [t.strip() for t in text.split(",") if t.strip()]
+    unknown = [t for t in types if t not in OUTPUT_TYPES]
+    if unknown or not types:
+        raise Failure(f"--output-type: unknown type {unknown[0] if unknown else text!r}; choose from {', '.join(OUTPUT_TYPES)}")
+    return types
+
+
+def render(matter, kind: str, image, alpha, background):
+    import numpy as np
+
+    if kind == "alpha":
+        return np.round(alpha * 255).astype(np.uint8)
+    if kind == "rgba":
+        return matter.cutout(image, alpha)
+    if kind == "composite":
+        return matter.composite(image, alpha, background)
+    return matter.blur_background(image, alpha)
+
+
+def image_jobs(args, types):
+    """(input path, {type: output path}) for every image input; folder inputs expanded."""
+    from matting.io import IMAGE_SUFFIXES, list_images
+
+    jobs = []
+    for source in args.inputs:
+        if source.is_dir():
+            images = list_images(source, args.recursive)
+            if not images:
+                raise fail(source, "no images in this folder", f"it needs {', '.join(sorted(IMAGE_SUFFIXES))} files"
+                           + ("" if args.recursive else ", or use --recursive for sub-folders"))
+            root = args.output or source.parent / f"{source.name}_matte"
+            for image in images:
+                rel = image.relative_to(source).with_suffix("")
+                jobs.append((image, {t: root / rel.parent / f"{rel.name}.{t}.png" for t in types}))
+        else:
+            if args.output is not None and len(args.inputs) == 1 and len(types) == 1 and args.output.suffix:
+                outs = {types[0]: args.output}
+            else:
+                folder = args.output if args.output is not None else source.parent
+                outs = {t: folder / f"{source.stem}.{t}.png" for t in types}
+            jobs.append((source, outs))
+    return jobs
+
+
+def run_images(args, matter, types, background, say) -> int:
+    from matting.io import VIDEO_SUFFIXES, read_image, write_image
+
+    failures = 0
+    jobs = image_jobs(args, types)
+    inputs = {p.resolve() for p, _ in jobs}
+    for n, (source, outs) in enumerate(jobs, 1):
+        try:
+            if source.suffix.lower() in VIDEO_SUFFIXES:
+                failures += run_video(args, matter, types, background, say, source)
+                continue
+            for out in outs.values():
+                if out.resolve() in inputs:
+                    raise fail(out, "output would overwrite an input", "choose another --output")
+                if out.suffix.lower() not in (".png", ".tif", ".tiff", ".webp") and not (out.suffix.lower() in (".jpg", ".jpeg") and next(iter(outs)) != "rgba"):
+                    raise fail(out, f"cannot store a {next(iter(outs))} image as {out.suffix or 'no extension'}", "use a .png output")
+            t0 = time.perf_counter()
+            image = read_image(source, int(args.max_pixels))
+            matter.timings.add("decode", time.perf_counter() - t0)
+            alpha = matter.predict(image)
+            for kind, out in outs.items():
+                t0 = time.perf_counter()
+                picture = render(matter, kind, image, alpha, background)
+                t1 = time.perf_counter()
+                write_image(out, picture)
+                matter.timings.add("compose", t1 - t0)
+                matter.timings.add("encode", time.perf_counter() - t1)
+            say(f"[{n}/{len(jobs)}] {source} -> {', '.join(str(o) for o in outs.values())}")
+        except Exception as exc:  # noqa: BLE001 - one bad file must not stop a folder run
+            failures += 1
+            print(f"error: {one_line(exc)}", file=sys.stderr)
+    return failures
+
+
+def one_line(exc: Exception) -> str:
+    from nnlite.errors import NnliteError
+
+    if isinstance(exc, (Failure, NnliteError)):
+        return str(exc)
+    if isinstance(exc, MemoryError):
+        return "out of memory; use a smaller image or --max-pixels to refuse large ones"
+    return f"unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}; please report this"
+
+
+def run_video(args, matter, types, background, say, source=None) -> int:
+    """Streams frames from a file or a camera; writes an MP4 per output type, or shows a window."""
+    import cv2
+    import numpy as np
+
+    from matting.io import write_bytes_atomically
+
+    if "rgba" in types:
+        raise fail(source or f"camera {args.camera}", "video has no alpha channel", "use --output-type composite, blur or alpha")
+    capture = cv2.VideoCapture(args.camera if source is None else str(source))
+    label = source if source is not None else f"camera {args.camera}"
+    if not capture.isOpened():
+        if source is None:
+            raise fail(label, "no camera found at this index", "check that a camera is connected, or try --camera 1")
+        raise fail(label, "cannot open this video", "use an MP4/AVI file that plays elsewhere")
+    total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if source is not None else 0
+    fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
+    display = source is None and not args.no_display
+    if display:
+        try:
+            cv2.namedWindow("matting", cv2.WINDOW_NORMAL)
+        except cv2.error:
+            raise fail(label, "this OpenCV build cannot open a window (headless)", "use --no-display -o out.mp4 to record") from None
+    writers, temps, outs = {}, {}, {}
+    if not display:
+        for kind in types:
+            if args.output is not None and args.output.suffix and len(types) == 1:
+                outs[kind] = args.output
+            else:
+                stem = source.stem if source is not None else f"camera{args.camera}"
+                folder = args.output if args.output is not None else (source.parent if source is not None else Path("."))
+                outs[kind] = folder / f"{stem}.{kind}.mp4"
+    frames, previous_small, previous_alpha, flicker, t_start = 0, None, None, [], time.time()
+    try:
+        while args.frames is None or frames < args.frames:
+            t0 = time.perf_counter()
+            ok, frame = capture.read()
+            if not ok:
+                break
+            matter.timings.add("decode", time.perf_counter() - t0)
+            small, rgb01, _ = matter.predict_small(frame)
+            if previous_small is not None and args.smooth > 0:
+                small = args.smooth * previous_small + (1 - args.smooth) * small
+            previous_small = small
+            t0 = time.perf_counter()
+            alpha = matter.upsample(small, rgb01, frame)
+            matter.timings.add("refine", time.perf_counter() - t0)
+            if previous_alpha is not None:
+                flicker.append(float(np.mean(np.abs(alpha - previous_alpha))))
+            previous_alpha = alpha
+            frames += 1
+            for kind in types:
+                t0 = time.perf_counter()
+                picture = render(matter, kind, frame, alpha, background)
+                if picture.ndim == 2:
+                    picture = cv2.cvtColor(picture, cv2.COLOR_GRAY2BGR)
+                t1 = time.perf_counter()
+                matter.timings.add("compose", t1 - t0)
+                if display:
+                    rate = frames / max(time.time() - t_start, 1e-6)
+                    cv2.putText(picture, f"{rate:.1f} fps", (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 1, (255, 255, 255), 2)
+                    cv2.imshow("matting", picture)
+                    if cv2.waitKey(1) & 0xFF in (27, ord("q")):
+                        return 0
+                    break
+                if kind not in writers:
+                    outs[kind].parent.mkdir(parents=True, exist_ok=True)
+                    fd, temps[kind] = tempfile.mkstemp(prefix=f".{outs[kind].stem}.", suffix=outs[kind].suffix, dir=outs[kind].parent)
+                    os.close(fd)
+                    fourcc = cv2.VideoWriter_fourcc(*("MJPG" if outs[kind].suffix.lower() == ".avi" else "mp4v"))
+                    writers[kind] = cv2.VideoWriter(temps[kind], fourcc, fps, (picture.shape[1], picture.shape[0]))
+                    if not writers[kind].isOpened():
+                        raise fail(outs[kind], "cannot open a video writer", "use an .mp4 or .avi output")
+                writers[kind].write(picture)
+                matter.timings.add("encode", time.perf_counter() - t1)
+            if frames % 10 == 0 and not display:
+                rate = frames / max(time.time() - t_start, 1e-6)
+                eta = f", ETA {(total - frames) / rate:.0f} s" if total > frames else ""
+                print(f"\r{label}: frame {frames}{'/' + str(total) if total else ''}, {rate:.1f} frames/s{eta}   ",
+                      end="", file=sys.stderr, flush=True)
+    finally:
+        capture.release()
+        for writer in writers.values():
+            writer.release()
+        if display:
+            cv2.destroyAllWindows()
+    if not display and frames:
+        rate = frames / max(time.time() - t_start, 1e-6)
+        print(f"\r{label}: {frames} frames, {rate:.1f} frames/s", file=sys.stderr)
+    if frames == 0:
+        for tmp in temps.values():
+            os.unlink(tmp)
+        raise fail(label, "no frames could be read", "check that the video is not empty or damaged")
+    for kind, tmp in temps.items():
+        os.replace(tmp, outs[kind])
+    matter.video = {"frames": frames, "flicker_mean_abs_alpha_change": float(np.mean(flicker)) if flicker else 0.0,
+                    "outputs": {k: str(v) for k, v in outs.items()}}
+    say(f"{label}: {frames} frames -> {', '.join(str(o) for o in outs.values())}")
+    return 0
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.inputs and args.camera is None:
+        parser.error("give image/video paths or --camera INDEX")
+    say = lambda msg: print(msg, file=sys.stderr)
+    t_start = time.perf_counter()
+    try:
+        import cv2
+
+        from matting.api import Matter, parse_colour
+        from matting.io import read_image
+
+        types = output_types(args.output_type)
+        if not 0 <= args.smooth < 1:
+            raise Failure(f"--smooth {args.smooth}: must be in [0, 1); try 0.5")
+        if args.size is not None and not 16 <= args.size <= 4096:
+            raise Failure(f"--size {args.size}: must be between 16 and 4096; the weights were trained at 128")
+        background = args.background
+        if "composite" in types:
+            if Path(background).suffix and not background.startswith("#"):
+                background = read_image(Path(background), int(args.max_pixels))
+            else:
+                parse_colour(background)
+        t0 = time.perf_counter()
+        matter = Matter(args.weights, size=args.size, refine=args.refine, threads=args.threads)
+        load_seconds = time.perf_counter() - t0
+        matter.video = None
+        failures = run_video(args, matter, types, background, say) if args.camera is not None else \
+            run_images(args, matter, types, background, say)
+    except Exception as exc:  # noqa: BLE001 - the CLI turns every error into one line
+        print(f"error: {one_line(exc)}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    if args.json:
+        record = {"size": matter.size, "refine": matter.refine, "threads": args.threads, "load_s": load_seconds,
+                  "total_s": time.perf_counter() - t_start,
+                  "stages_ms": {k: v * 1e3 for k, v in matter.timings.stages.items() if isinstance(v, float)}}
+        if matter.video:
+            record["video"] = matter.video
+        text = json.dumps(record, indent=1)
+        if args.json == "-":
+            print(text)
+        else:
+            Path(args.json).write_text(text + "\n")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

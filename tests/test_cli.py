@@ -1,0 +1,189 @@
+"""End-to-end: the CLI on the shipped example, on video, and on the bad-input matrix."""
+import hashlib
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import h5py
+import numpy as np
+import pytest
+
+from matting import DEFAULT_WEIGHTS
+from matting.infer import main
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "matting" / "examples" / "astronaut.jpg"
+
+
+def run_cli(*args):
+    return main([str(a) for a in args])
+
+
+def digest(path):
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def test_example_end_to_end_in_a_fresh_interpreter(tmp_path):
+    before = digest(EXAMPLE)
+    result = subprocess.run([sys.executable, "-m", "matting.infer", str(EXAMPLE), "-o", str(tmp_path), "--json"],
+                            capture_output=True, text=True, check=True)
+    timings = json.loads(result.stdout)
+    assert {"network", "feathering", "refine", "decode", "encode"} <= set(timings["stages_ms"])
+    alpha = cv2.imread(str(tmp_path / "astronaut.alpha.png"), cv2.IMREAD_UNCHANGED)
+    composite = cv2.imread(str(tmp_path / "astronaut.composite.png"))
+    assert alpha.shape == (512, 512) and alpha.dtype == np.uint8
+    assert composite.shape == (512, 512, 3)
+    # the astronaut's face and suit are foreground; the top corners (flag, studio backdrop) are not
+    assert alpha[100:200, 180:300].mean() > 0.7 * 255, "face should be foreground"
+    assert alpha[380:500, 60:300].mean() > 0.7 * 255, "suit should be foreground"
+    assert alpha[0:60, 0:60].mean() < 0.5 * 255 and alpha[0:60, 450:512].mean() < 0.5 * 255, "corners should be background"
+    assert digest(EXAMPLE) == before
+    assert not list(tmp_path.glob(".*"))  # no temporary files left behind
+
+
+@pytest.mark.parametrize("kind", ["rgba", "blur", "composite"])
+def test_output_types(tmp_path, kind):
+    assert run_cli(EXAMPLE, "-o", tmp_path / f"x.{kind}.png", "-t", kind, "--size", 64) == 0
+    image = cv2.imread(str(tmp_path / f"x.{kind}.png"), cv2.IMREAD_UNCHANGED)
+    assert image.shape == ((512, 512, 4) if kind == "rgba" else (512, 512, 3))
+
+
+def test_background_image_and_refine_none(tmp_path):
+    background = tmp_path / "back.png"
+    cv2.imwrite(str(background), np.full((30, 40, 3), (255, 0, 0), np.uint8))
+    assert run_cli(EXAMPLE, "-o", tmp_path / "c.png", "-t", "composite", "--background", background, "--refine", "none") == 0
+    assert cv2.imread(str(tmp_path / "c.png"))[5, 5, 0] > 128  # a background corner shows the blue image
+
+
+def write_variants(folder: Path):
+    image = cv2.imread(str(EXAMPLE))
+    small = cv2.resize(image, (60, 80))
+    cv2.imwrite(str(folder / "gray.png"), cv2.cvtColor(small, cv2.COLOR_BGR2GRAY))
+    cv2.imwrite(str(folder / "rgba.png"), cv2.cvtColor(small, cv2.COLOR_BGR2BGRA))
+    cv2.imwrite(str(folder / "deep.png"), small.astype(np.uint16) * 257)
+    cv2.imwrite(str(folder / "tiny.png"), small[:1, :1])
+    return ["gray", "rgba", "deep", "tiny"]
+
+
+def test_gray_rgba_16bit_and_1x1_images(tmp_path):
+    names = write_variants(tmp_path)
+    out = tmp_path / "out"
+    assert run_cli(*[tmp_path / f"{n}.png" for n in names], "-o", out, "-t", "alpha") == 0
+    for name in names:
+        alpha = cv2.imread(str(out / f"{name}.alpha.png"), cv2.IMREAD_UNCHANGED)
+        assert alpha.dtype == np.uint8 and alpha.shape == ((1, 1) if name == "tiny" else (80, 60))
+
+
+def test_folder_with_a_bad_file_reports_it_and_goes_on(tmp_path, capsys):
+    write_variants(tmp_path)
+    (tmp_path / "broken.jpg").write_bytes(b"this is not a picture")
+    assert run_cli(tmp_path, "-t", "alpha") == 1
+    err = capsys.readouterr().err
+    assert err.count("error:") == 1 and "broken.jpg: not a readable image" in err
+    assert len(list((tmp_path.parent / f"{tmp_path.name}_matte").glob("*.alpha.png"))) == 4
+
+
+def truncated_jpeg(path):
+    data = EXAMPLE.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+@pytest.mark.parametrize("make,args,message", [
+    (None, [], "no such file"),
+    (lambda p: p.write_bytes(b""), [], "empty file"),
+    (truncated_jpeg, [], "truncated JPEG"),
+    (lambda p: p.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 40), [], "not a readable image"),
+    (lambda p: p.write_text("hello"), [], "not a readable image"),
+    (lambda p: p.write_bytes(EXAMPLE.read_bytes()), ["-t", "sparkles"], "unknown type 'sparkles'"),
+    (lambda p: p.write_bytes(EXAMPLE.read_bytes()), ["--max-pixels", 1000], "larger than"),
+    (lambda p: p.write_bytes(EXAMPLE.read_bytes()), ["--smooth", 2], "--smooth"),
+    (lambda p: p.write_bytes(EXAMPLE.read_bytes()), ["--background", "#12"], "not #rrggbb"),
+], ids=["missing", "empty", "truncated-jpeg", "truncated-png", "text", "unknown-type", "too-large", "bad-smooth", "bad-colour"])
+def test_bad_inputs_give_one_line_and_nonzero_exit(tmp_path, capsys, make, args, message):
+    path = tmp_path / "input.jpg"
+    if make:
+        make(path)
+    before = path.read_bytes() if path.exists() else None
+    assert run_cli(path, "-o", tmp_path / "out", *args) != 0
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and message in err and "\n" not in err, err
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+    if before is not None:
+        assert path.read_bytes() == before
+
+
+def test_unwritable_output_and_empty_folder(tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    assert run_cli(EXAMPLE, "-o", blocker / "sub", "-t", "alpha") == 1
+    assert "cannot write" in capsys.readouterr().err
+    (tmp_path / "empty").mkdir()
+    assert run_cli(tmp_path / "empty") == 1
+    assert "no images in this folder" in capsys.readouterr().err
+
+
+def test_output_never_overwrites_input(tmp_path, capsys):
+    copy = tmp_path / "p.png"
+    cv2.imwrite(str(copy), cv2.imread(str(EXAMPLE)))
+    before = digest(copy)
+    assert run_cli(copy, "-o", copy, "-t", "alpha") == 1
+    assert "overwrite an input" in capsys.readouterr().err and digest(copy) == before
+
+
+def test_bad_weights_files(tmp_path, capsys):
+    wrong_version = tmp_path / "v99.h5"
+    wrong_version.write_bytes(DEFAULT_WEIGHTS.read_bytes())
+    with h5py.File(wrong_version, "r+") as f:
+        f.attrs["format_version"] = 99
+    assert run_cli(EXAMPLE, "-o", tmp_path, "--weights", wrong_version) == 1
+    assert "format version 99" in capsys.readouterr().err
+    wrong_shape = tmp_path / "shape.h5"
+    wrong_shape.write_bytes(DEFAULT_WEIGHTS.read_bytes())
+    with h5py.File(wrong_shape, "r+") as f:
+        del f["ldn.final/weight"]
+        f.create_dataset("ldn.final/weight", data=np.zeros((2, 32, 3, 3), np.float32))
+    assert run_cli(EXAMPLE, "-o", tmp_path, "--weights", wrong_shape) == 1
+    err = capsys.readouterr().err
+    assert "ldn.final/weight has shape (2, 32, 3, 3), expected (2, 64, 3, 3)" in err
+    assert not list(tmp_path.glob("*.png"))
+
+
+def make_video(path, frames, size=(64, 48)):
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10, size)
+    base = cv2.resize(cv2.imread(str(EXAMPLE)), size)
+    for _ in range(frames):
+        writer.write(base)
+    writer.release()
+
+
+def test_video_streams_frames_and_reports_flicker(tmp_path, capsys):
+    video = tmp_path / "clip.mp4"
+    make_video(video, 6)
+    report = tmp_path / "t.json"
+    assert run_cli(video, "-t", "composite", "--smooth", 0.5, "--json", report) == 0
+    out = cv2.VideoCapture(str(tmp_path / "clip.composite.mp4"))
+    assert int(out.get(cv2.CAP_PROP_FRAME_COUNT)) == 6
+    record = json.loads(report.read_text())
+    assert record["video"]["frames"] == 6
+    assert record["video"]["flicker_mean_abs_alpha_change"] < 0.02  # a static scene barely flickers
+    assert "frames/s" in capsys.readouterr().err
+
+
+def test_video_without_frames(tmp_path, capsys):
+    video = tmp_path / "none.mp4"
+    make_video(video, 0)
+    assert run_cli(video, "-t", "composite") == 1
+    err = capsys.readouterr().err
+    assert "error:" in err and ("no frames" in err or "cannot open" in err)
+    assert not (tmp_path / "none.composite.mp4").exists()
+
+
+def test_missing_camera_is_one_line(capsys):
+    assert run_cli("--camera", 97, "--no-display", "--frames", 1) == 1
+    assert "camera 97: no camera found" in capsys.readouterr().err
+
+
+def test_help_shows_defaults_and_examples():
+    text = subprocess.run([sys.executable, "-m", "matting.infer", "--help"], capture_output=True, text=True, check=True).stdout
+    assert "default: alpha,composite" in text and "examples:" in text
