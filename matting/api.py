@@ -17,7 +17,7 @@ import numpy as np
 import nnlite
 from matting import DEFAULT_WEIGHTS
 from matting.model import MattingNetwork
-from matting.refine import guided_upsample, to_gray01
+from matting.refine import BAND_ROWS, guided_upsample, to_gray01
 from nnlite.errors import NnliteError
 
 REFINE_MODES = ("guided", "none")
@@ -119,8 +119,7 @@ class Matter:
         h, w = image_bgr.shape[:2]
         if self.refine == "none" or (h, w) == alpha_small.shape:
             return np.clip(cv2.resize(alpha_small, (w, h), interpolation=cv2.INTER_LINEAR), 0, 1)
-        gray_full = cv2.cvtColor(image_bgr, cv2.COLOR_BGR2GRAY).astype(np.float32) * np.float32(1 / 255)
-        return guided_upsample(alpha_small, to_gray01(rgb01_small), gray_full, self.guided_radius, self.guided_eps)
+        return guided_upsample(alpha_small, to_gray01(rgb01_small), image_bgr, self.guided_radius, self.guided_eps)
 
     @staticmethod
     def cutout(image_bgr: np.ndarray, alpha: np.ndarray) -> np.ndarray:
@@ -134,13 +133,18 @@ class Matter:
         image_bgr = to_bgr_uint8(image_bgr)
         h, w = image_bgr.shape[:2]
         if isinstance(background, np.ndarray):
-            back = cv2.resize(to_bgr_uint8(background), (w, h), interpolation=cv2.INTER_AREA).astype(np.float32)
+            back = cv2.resize(to_bgr_uint8(background), (w, h), interpolation=cv2.INTER_AREA)
         else:
             colour = parse_colour(background) if isinstance(background, str) else tuple(background)
-            back = np.empty((h, w, 3), np.float32)
-            back[...] = colour
-        a = alpha[..., None].astype(np.float32)
-        return np.clip(a * image_bgr + (1 - a) * back + 0.5, 0, 255).astype(np.uint8)
+            back = np.array([[colour]], np.float32)  # one pixel, broadcast over every band
+        out = np.empty_like(image_bgr)
+        for y0 in range(0, h, BAND_ROWS):  # bands keep float temporaries small on huge photos
+            y1 = min(h, y0 + BAND_ROWS)
+            a = alpha[y0:y1, :, None].astype(np.float32)
+            fore = image_bgr[y0:y1].astype(np.float32)
+            back_band = back[y0:y1] if back.shape[0] == h else back[0]
+            out[y0:y1] = np.clip(back_band + a * (fore - back_band) + 0.5, 0, 255).astype(np.uint8)
+        return out
 
     @staticmethod
     def blur_background(image_bgr: np.ndarray, alpha: np.ndarray, strength: float = 0.03) -> np.ndarray:

@@ -66,7 +66,7 @@ def mattes(matter: Matter, image: np.ndarray, gf_radius: int, gf_eps: float) -> 
     return {"LDN": s_f,
             "LDN+GF": guided_filter(gray_full, s_f, gf_radius, gf_eps),
             "LDN+FB": enlarge(alpha_small),
-            "LDN+FB+GU": guided_upsample(alpha_small, to_gray01(rgb01_small), gray_full, matter.guided_radius, matter.guided_eps)}
+            "LDN+FB+GU": guided_upsample(alpha_small, to_gray01(rgb01_small), image, matter.guided_radius, matter.guided_eps)}
 
 
 def tune_guided_filter(matter: Matter, data: Path, ids: list[str]) -> tuple[int, float]:

@@ -187,3 +187,12 @@ def test_missing_camera_is_one_line(capsys):
 def test_help_shows_defaults_and_examples():
     text = subprocess.run([sys.executable, "-m", "matting.infer", "--help"], capture_output=True, text=True, check=True).stdout
     assert "default: alpha,composite" in text and "examples:" in text
+
+
+def test_huge_image_is_downscaled_for_the_network_and_matted_at_full_size(tmp_path):
+    """10000 x 10000: the network sees 128 px; the full-size matte is built in bands of rows."""
+    huge = tmp_path / "huge.jpg"
+    cv2.imwrite(str(huge), cv2.resize(cv2.imread(str(EXAMPLE)), (10000, 10000)), [cv2.IMWRITE_JPEG_QUALITY, 40])
+    assert run_cli(huge, "-o", tmp_path, "-t", "alpha") == 0
+    alpha = cv2.imread(str(tmp_path / "huge.alpha.png"), cv2.IMREAD_UNCHANGED)
+    assert alpha.shape == (10000, 10000)

@@ -1,0 +1,66 @@
+"""The shipped default weights: provenance, sane output, and parity with the torch reference."""
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from conftest import assert_close
+
+from matting import DEFAULT_WEIGHTS
+from matting.api import Matter, network_size
+from matting.model import MattingNetwork
+from nnlite.weights import load_weights
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "matting" / "examples" / "astronaut.jpg"
+
+
+def test_weights_file_records_its_provenance():
+    attrs = load_weights(DEFAULT_WEIGHTS).attrs
+    assert len(attrs["source_checkpoint_sha256"]) == 64
+    assert "EG1800" in attrs["training_data"] and attrs["training_command"].startswith("python -m convert.train")
+    assert attrs["inference_size"] == 128
+    assert DEFAULT_WEIGHTS.stat().st_size < 400_000
+
+
+def test_alpha_is_a_matte_at_the_image_size():
+    matter = Matter()
+    image = cv2.imread(str(EXAMPLE))
+    alpha = matter.predict(image)
+    assert alpha.shape == image.shape[:2] and alpha.dtype == np.float32
+    assert 0.0 <= alpha.min() and alpha.max() <= 1.0
+    assert 0.1 < alpha.mean() < 0.9  # neither all foreground nor all background
+
+
+@pytest.mark.parametrize("source", ["random", "astronaut"])
+def test_shipped_weights_parity_with_torch(source):
+    torch = pytest.importorskip("torch")
+    from convert.model import FastDeepMatting
+
+    network = MattingNetwork(str(DEFAULT_WEIGHTS))
+    model = FastDeepMatting(network.attrs["box_radius"])
+    # rebuild the torch model from the folded tensors: BN becomes the identity
+    tensors = network.weights.tensors
+    state = model.state_dict()
+    for name in ["ldn.initial", *[f"ldn.dense.{k}" for k in range(4)], "feather.hidden"]:
+        module = model.get_submodule(name)
+        module.conv.weight.data = torch.from_numpy(tensors[f"{name}/weight"])
+        module.bn.weight.data.fill_(1.0)
+        module.bn.bias.data = torch.from_numpy(tensors[f"{name}/bias"])
+        module.bn.running_mean.zero_()
+        module.bn.running_var.fill_(1.0 - module.bn.eps)
+    for name in ["ldn.final", "feather.coeffs"]:
+        model.get_submodule(name).weight.data = torch.from_numpy(tensors[f"{name}/weight"])
+        model.get_submodule(name).bias.data = torch.from_numpy(tensors[f"{name}/bias"])
+    assert state.keys() == model.state_dict().keys()
+    model.eval()
+    if source == "random":
+        x = np.random.default_rng(5).random((2, 3, 128, 96), dtype=np.float32)
+    else:
+        h, w = network_size(512, 512, 128)
+        x = np.ascontiguousarray(cv2.resize(cv2.imread(str(EXAMPLE)), (w, h), interpolation=cv2.INTER_AREA)[..., ::-1]
+                                 .transpose(2, 0, 1)[None].astype(np.float32) / 255)
+    with torch.no_grad():
+        _, scores, alpha = model(torch.from_numpy(x))
+    out = network.forward(x)
+    assert_close(out["scores"], scores.numpy(), 1e-4, "scores")
+    assert_close(out["alpha"], alpha.clamp(0, 1).numpy(), 1e-4, "alpha")
