@@ -62,6 +62,30 @@ def export(model: FastDeepMatting, path, inference_size=128, provenance=None) ->
     save_weights(path, model_tensors(model), model_attrs(model, inference_size, provenance or {}))
 
 
+def model_from_weights(weights) -> FastDeepMatting:
+    """A torch reference model holding an nnlite file's (BN-folded) tensors, BN set to the identity.
+
+    Used by the parity tests and bench/compare_torch.py: both engines then run the very same numbers.
+    """
+    from nnlite.weights import Weights, load_weights
+
+    weights = weights if isinstance(weights, Weights) else load_weights(weights)
+    tensors = weights.tensors
+    model = FastDeepMatting(int(weights.attrs["box_radius"]))
+    with torch.no_grad():
+        for name in ["ldn.initial", *[f"ldn.dense.{k}" for k in range(len(DILATIONS))], "feather.hidden"]:
+            block = model.get_submodule(name)
+            block.conv.weight.copy_(torch.from_numpy(tensors[f"{name}/weight"]))
+            block.bn.weight.fill_(1.0)
+            block.bn.bias.copy_(torch.from_numpy(tensors[f"{name}/bias"]))
+            block.bn.running_mean.zero_()
+            block.bn.running_var.fill_(1.0 - block.bn.eps)
+        for name in ["ldn.final", "feather.coeffs"]:
+            model.get_submodule(name).weight.copy_(torch.from_numpy(tensors[f"{name}/weight"]))
+            model.get_submodule(name).bias.copy_(torch.from_numpy(tensors[f"{name}/bias"]))
+    return model.eval()
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("checkpoint", type=Path, help="checkpoint written by python -m convert.train")

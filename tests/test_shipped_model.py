@@ -34,25 +34,10 @@ def test_alpha_is_a_matte_at_the_image_size():
 @pytest.mark.parametrize("source", ["random", "astronaut"])
 def test_shipped_weights_parity_with_torch(source):
     torch = pytest.importorskip("torch")
-    from convert.model import FastDeepMatting
+    from convert.export import model_from_weights
 
     network = MattingNetwork(str(DEFAULT_WEIGHTS))
-    model = FastDeepMatting(network.attrs["box_radius"])
-    # rebuild the torch model from the folded tensors: BN becomes the identity
-    tensors = network.weights.tensors
-    state = model.state_dict()
-    for name in ["ldn.initial", *[f"ldn.dense.{k}" for k in range(4)], "feather.hidden"]:
-        module = model.get_submodule(name)
-        module.conv.weight.data = torch.from_numpy(tensors[f"{name}/weight"])
-        module.bn.weight.data.fill_(1.0)
-        module.bn.bias.data = torch.from_numpy(tensors[f"{name}/bias"])
-        module.bn.running_mean.zero_()
-        module.bn.running_var.fill_(1.0 - module.bn.eps)
-    for name in ["ldn.final", "feather.coeffs"]:
-        model.get_submodule(name).weight.data = torch.from_numpy(tensors[f"{name}/weight"])
-        model.get_submodule(name).bias.data = torch.from_numpy(tensors[f"{name}/bias"])
-    assert state.keys() == model.state_dict().keys()
-    model.eval()
+    model = model_from_weights(network.weights)
     if source == "random":
         x = np.random.default_rng(5).random((2, 3, 128, 96), dtype=np.float32)
     else:

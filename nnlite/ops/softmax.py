@@ -46,6 +46,19 @@ def _softmax_kernel(x, out):
     return out
 
 
+@njit(parallel=True, fastmath=True)
+def _softmax2_kernel(x, out):
+    """Two channels (the model's S_B, S_F): one exp per pixel, s1 = 1 / (1 + exp(x0 - x1))."""
+    batch, _, h, w = x.shape
+    for job in prange(batch * h):
+        b, y = job // h, job % h
+        for x_ in range(w):
+            second = 1.0 / (1.0 + math.exp(min(x[b, 0, y, x_] - x[b, 1, y, x_], 80.0)))
+            out[b, 1, y, x_] = second
+            out[b, 0, y, x_] = 1.0 - second
+    return out
+
+
 def _softmax_numpy(x, out):
     np.subtract(x, x.max(axis=1, keepdims=True), out=out)
     np.exp(out, out=out)
@@ -56,4 +69,6 @@ def _softmax_numpy(x, out):
 def softmax(x, out=None):
     require_array("x", x, 4, "N x C x H x W")
     out = require_out(out, x.shape)
-    return _softmax_kernel(x, out) if USE_NUMBA else _softmax_numpy(x, out)
+    if not USE_NUMBA:
+        return _softmax_numpy(x, out)
+    return _softmax2_kernel(x, out) if x.shape[1] == 2 else _softmax_kernel(x, out)
