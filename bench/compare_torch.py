@@ -1,0 +1,193 @@
+"""nnlite against torch (and ONNX Runtime, if installed) on the same shipped weights.
+
+    python -m bench.compare_torch [--sizes 128,256,512] [--threads 1,2] [--repeats 30] [--json record.json]
+
+Checks parity first (max abs alpha difference; refuses to time above 1e-4), then times the whole
+network (LDN + feathering block) and its two parts, engines interleaved call by call so machine
+noise hits all of them alike. Prints min / median / max ms, images/s and nnlite/torch (median; < 1
+means nnlite is faster). Then the peak memory of an nnlite-only process on one 512 px image, and the
+cold start of `python -m matting.infer` with a warm and with an empty Numba cache.
+Without torch it prints nnlite's figures alone (for a Raspberry Pi or a phone).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bench.common import configuration, print_configuration, set_threads, summary
+from matting import DEFAULT_WEIGHTS
+from matting.model import MattingNetwork
+
+PARITY_LIMIT = 1e-4
+EXAMPLE = Path(__file__).resolve().parent.parent / "matting" / "examples" / "astronaut.jpg"
+
+
+def torch_engines(weights_path):
+    try:
+        import torch
+    except ImportError:
+        return None
+    from convert.export import model_from_weights
+
+    model = model_from_weights(str(weights_path))
+
+    def whole(x):
+        with torch.no_grad():
+            return model.predict_alpha(torch.from_numpy(x)).numpy()
+
+    def ldn(x):
+        with torch.no_grad():
+            return torch.softmax(model.ldn((torch.from_numpy(x) - model.mean) / model.std), 1)
+
+    def feather(x, scores):
+        with torch.no_grad():
+            return model.feather(torch.from_numpy(x), scores).clamp(0, 1)
+
+    return model, whole, ldn, feather
+
+
+def onnx_engine(model, size, tmp):
+    """ONNX Runtime on the same model, exported with torch.onnx; None when onnxruntime is absent."""
+    try:
+        import onnxruntime
+        import torch
+    except ImportError:
+        return None
+
+    class AlphaOnly(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x):
+            return self.inner.forward(x)[2].clamp(0, 1)
+
+    path = os.path.join(tmp, f"fdm-{size}.onnx")
+    torch.onnx.export(AlphaOnly(model), torch.zeros(1, 3, size, size), path, input_names=["image"], output_names=["alpha"])
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = int(os.environ.get("BENCH_THREADS", "1"))
+    session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    return lambda x: session.run(None, {"image": x})[0]
+
+
+def interleaved(engines: dict, repeats: int) -> dict:
+    for fn in engines.values():
+        fn()
+    times = {name: [] for name in engines}
+    for _ in range(repeats):
+        for name, fn in engines.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return {name: summary(t) for name, t in times.items()}
+
+
+def peak_rss_mb(size: int) -> float:
+    code = ("import resource, numpy as np\n"
+            "from matting.model import MattingNetwork\n"
+            f"net = MattingNetwork({str(DEFAULT_WEIGHTS)!r})\n"
+            f"net.forward(np.random.default_rng(0).random((1, 3, {size}, {size}), dtype=np.float32))\n"
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=Path(__file__).parent.parent)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def cold_start_s(cache_dir: str) -> float:
+    """Wall time of `python -m matting.infer example -t alpha` (start to alpha written)."""
+    env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
+    with tempfile.TemporaryDirectory() as out:
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "matting.infer", str(EXAMPLE), "-t", "alpha", "-o", out, "--threads", "1"],
+                       check=True, env=env, capture_output=True, cwd=Path(__file__).parent.parent)
+        return time.perf_counter() - t0
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="128,256,512", help="square input sizes (default: %(default)s)")
+    parser.add_argument("--threads", default="1,2", help="thread counts (default: %(default)s)")
+    parser.add_argument("--repeats", type=int, default=30, help="timed calls per engine and case (default: %(default)s)")
+    parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS, help="nnlite weights (default: shipped)")
+    parser.add_argument("--skip-process", action="store_true", help="skip the memory and cold-start subprocess measurements")
+    parser.add_argument("--json", type=Path, help="write the record here")
+    args = parser.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    thread_counts = [int(t) for t in args.threads.split(",")]
+    config = configuration({"weights": str(args.weights), "sizes": sizes, "threads": thread_counts, "repeats": args.repeats})
+    print_configuration(config)
+
+    t0 = time.perf_counter()
+    network = MattingNetwork(str(args.weights))
+    rng = np.random.default_rng(0)
+    network.forward(rng.random((1, 3, 32, 32), dtype=np.float32))
+    first_call = time.perf_counter() - t0
+    print(f"# nnlite load + first call (JIT compile or cache load): {first_call:.2f} s")
+    torch_side = torch_engines(args.weights)
+    if torch_side is None:
+        print("# torch not installed: nnlite figures only")
+    record = {"configuration": config, "first_call_s": first_call, "cases": []}
+
+    header = f"{'part':<8}{'size':>5}{'thr':>4} | {'engine':<7} {'min':>8} {'median':>8} {'max':>8} {'img/s':>7} | ratio (median)"
+    print(header)
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in sizes:
+            x = rng.random((1, 3, size, size), dtype=np.float32)
+            if torch_side is not None:
+                model, whole, ldn, feather = torch_side
+                diff = float(np.abs(network.forward(x)["alpha"] - whole(x)).max())
+                print(f"# parity at {size}px: max abs alpha difference nnlite vs torch = {diff:.2e}")
+                if diff > PARITY_LIMIT:
+                    sys.exit(f"error: parity {diff:.2e} exceeds {PARITY_LIMIT:g}; not timing engines that disagree")
+            for threads in thread_counts:
+                set_threads(threads)
+                os.environ["BENCH_THREADS"] = str(threads)
+                samples = []  # nnlite's parts: per-node stage timings of the same whole-network calls
+
+                def run_nnlite():
+                    stages = {}
+                    network.forward(x, stages)
+                    samples.append(stages)
+
+                engines = {"whole": {"nnlite": run_nnlite}}
+                if torch_side is not None:
+                    engines["whole"]["torch"] = lambda: whole(x)
+                    scores = ldn(x)
+                    engines["ldn"] = {"torch": lambda: ldn(x)}
+                    engines["fb"] = {"torch": lambda: feather(x, scores)}
+                    runner = onnx_engine(model, size, tmp)
+                    if runner is not None:
+                        engines["whole"]["onnxrt"] = lambda: runner(x)
+                results = {part: interleaved(fns, args.repeats) for part, fns in engines.items()}
+                for part, stage in (("ldn", "network"), ("fb", "feathering")):
+                    results.setdefault(part, {})["nnlite"] = summary([s[stage] for s in samples[1:]])
+                for part in ("whole", "ldn", "fb"):
+                    for engine, stats in sorted(results[part].items()):
+                        ratio = ""
+                        if engine != "torch" and "torch" in results[part]:
+                            ratio = f"{engine}/torch {stats['median_ms'] / results[part]['torch']['median_ms']:.2f}"
+                        print(f"{part:<8}{size:>5}{threads:>4} | {engine:<7} {stats['min_ms']:8.2f} {stats['median_ms']:8.2f} "
+                              f"{stats['max_ms']:8.2f} {1e3 / stats['median_ms']:7.1f} | {ratio}")
+                    sys.stdout.flush()
+                record["cases"].append({"size": size, "threads": threads, "results": results})
+    if not args.skip_process:
+        record["peak_rss_mb_512"] = peak_rss_mb(512)
+        print(f"# peak RSS of an nnlite-only process, one 512 px image: {record['peak_rss_mb_512']:.0f} MB")
+        with tempfile.TemporaryDirectory() as cache:
+            record["cold_start_empty_cache_s"] = cold_start_s(cache)
+            record["cold_start_warm_cache_s"] = min(cold_start_s(cache) for _ in range(3))
+        print(f"# cold start, python -m matting.infer to alpha written: warm Numba cache {record['cold_start_warm_cache_s']:.2f} s, "
+              f"empty cache {record['cold_start_empty_cache_s']:.2f} s")
+    if args.json:
+        args.json.write_text(json.dumps(record, indent=1))
+
+
+if __name__ == "__main__":
+    main()
