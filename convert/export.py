@@ -1,4 +1,4 @@
-"""Torch checkpoint -> nnlite weights file (HDF5), BatchNorm folded, provenance recorded.
+"""Torch checkpoint -> nnlite weights file (HDF5, plus its .npz twin), BatchNorm folded, provenance recorded.
 
     python -m convert.export runs/fdm128/stage3-best.pt matting/weights/fdm-128.h5
 
@@ -18,7 +18,7 @@ import torch
 from convert.model import (DILATIONS, FEATHER_HIDDEN, GROWTH, INITIAL_CONV_CHANNELS, INPUT_MEAN, INPUT_STD,
                            FastDeepMatting)
 from nnlite.ops.batch_norm import fold_batch_norm
-from nnlite.weights import save_weights
+from nnlite.weights import save_weights, twin_path
 
 MODEL_NAME = "fast-deep-matting"
 
@@ -58,8 +58,11 @@ def model_attrs(model: FastDeepMatting, inference_size: int, provenance: dict) -
 
 
 def export(model: FastDeepMatting, path, inference_size=128, provenance=None) -> None:
+    """Writes the HDF5 file and, beside it, its .npz twin for machines without h5py."""
     model.eval()
-    save_weights(path, model_tensors(model), model_attrs(model, inference_size, provenance or {}))
+    tensors, attrs = model_tensors(model), model_attrs(model, inference_size, provenance or {})
+    save_weights(path, tensors, attrs)
+    save_weights(twin_path(path), tensors, attrs)
 
 
 def model_from_weights(weights) -> FastDeepMatting:
@@ -107,7 +110,8 @@ def main(argv=None):
         "torch_version": torch.__version__,
     }
     export(model, args.output, args.inference_size, provenance)
-    print(f"wrote {args.output} ({args.output.stat().st_size // 1024} KB)", file=sys.stderr)
+    for path in (args.output, twin_path(args.output)):
+        print(f"wrote {path} ({path.stat().st_size // 1024} KB)", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,9 @@
 """The nnlite weights file: HDF5, versioned, validated before any compute (spec: docs/weights-format.md).
 
+An .npz twin carries the same tensors and attributes for machines without h5py (Android/Termux):
+tensors under their names, attributes as UTF-8 JSON in a uint8 array "__attrs__", read with
+allow_pickle=False. Both are validated by the same rules and share the format version.
+
 Root attributes: format = "nnlite-weights", format_version (int), model (str), the model's
 hyper-parameters and its provenance (plain str / int / float / lists of numbers).
 Tensors: one HDF5 group per layer, named after the torch module path ("ldn.dense.0"), holding
@@ -9,7 +13,9 @@ The writer mirrors the reader, and a round trip is bit-exact. Nothing here unpic
 """
 from __future__ import annotations
 
+import json
 import os
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +25,8 @@ from nnlite.errors import WeightsError
 
 FORMAT_NAME = "nnlite-weights"
 FORMAT_VERSION = 1
+NPZ_ATTRS_KEY = "__attrs__"
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
 
 @dataclass
@@ -66,11 +74,20 @@ def _from_attr(value):
     return value
 
 
+def _check_tensors_to_save(path, tensors):
+    for name, array in tensors.items():
+        if np.asarray(array).dtype != np.float32:
+            raise WeightsError(f"{path}: tensor {name} is {np.asarray(array).dtype}; convert it to float32 before saving")
+
+
 def save_weights(path, tensors: dict, attrs: dict) -> None:
-    """Writes an nnlite weights file atomically (temporary name, then rename)."""
+    """Writes an nnlite weights file atomically (temporary name, then rename); .npz paths get the twin format."""
+    path = Path(path)
+    _check_tensors_to_save(path, tensors)
+    if path.suffix == ".npz":
+        return _save_npz(path, tensors, attrs)
     import h5py
 
-    path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     with h5py.File(tmp, "w") as f:
         f.attrs["format"] = FORMAT_NAME
@@ -80,45 +97,99 @@ def save_weights(path, tensors: dict, attrs: dict) -> None:
                 continue
             f.attrs[key] = _to_attr(value)
         for name, array in tensors.items():
-            array = np.asarray(array)
-            if array.dtype != np.float32:
-                raise WeightsError(f"{path}: tensor {name} is {array.dtype}; convert it to float32 before saving")
-            f.create_dataset(name, data=array)
+            f.create_dataset(name, data=np.asarray(array))
     os.replace(tmp, path)
 
 
-def load_weights(path) -> Weights:
-    """Reads and validates the container (format, version, dtypes, finiteness); the model checks shapes."""
-    path = str(path)
-    todo = "point --weights at an nnlite weights file (.h5) made by python -m convert.export"
-    if not os.path.isfile(path):
-        raise WeightsError(f"{path}: no such weights file; {todo}")
+def _save_npz(path: Path, tensors: dict, attrs: dict) -> None:
+    header = {k: (list(v) if isinstance(v, tuple) else v) for k, v in attrs.items() if k not in ("format", "format_version")}
+    header = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, **{k: (str(v) if isinstance(v, str) else v) for k, v in header.items()}}
+    payload = {NPZ_ATTRS_KEY: np.frombuffer(json.dumps(header).encode(), np.uint8), **tensors}
+    tmp = path.with_name(path.name + ".tmp.npz")
+    np.savez(tmp, **payload)
+    os.replace(tmp, path)
+
+
+def _read_hdf5(path: str, todo: str):
     try:
         import h5py
     except ImportError:
-        raise WeightsError(f"{path}: reading HDF5 weights needs h5py; install it with pip install h5py") from None
+        raise WeightsError(f"{path}: reading HDF5 weights needs h5py; install it (pip install h5py) or use the .npz twin") from None
+    with h5py.File(path, "r") as f:
+        attrs = {k: _from_attr(v) for k, v in f.attrs.items()}
+        names = []
+        f.visititems(lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None)
+        if attrs.get("format") != FORMAT_NAME or attrs.get("format_version") != FORMAT_VERSION:
+            return attrs, {}  # refused by the common checks before any tensor is read
+        return attrs, {name: f[name][()] for name in sorted(names)}
+
+
+def _read_npz(path: str, todo: str):
+    with np.load(path, allow_pickle=False) as archive:
+        if NPZ_ATTRS_KEY not in archive.files:
+            raise WeightsError(f"{path}: not an nnlite weights file (no {NPZ_ATTRS_KEY} entry); {todo}")
+        try:
+            attrs = json.loads(archive[NPZ_ATTRS_KEY].tobytes().decode())
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            raise WeightsError(f"{path}: damaged attributes (not JSON); {todo}") from None
+        return attrs, {name: archive[name] for name in sorted(archive.files) if name != NPZ_ATTRS_KEY}
+
+
+def twin_path(path) -> Path:
+    """The .npz twin that sits beside an .h5 weights file."""
+    return Path(path).with_suffix(".npz")
+
+
+def load_weights(path) -> Weights:
+    """Reads and validates the container (format, version, dtypes, finiteness); the model checks shapes.
+
+    An .h5 path on a machine without h5py falls back to its .npz twin when one sits beside it.
+    """
+    path = str(path)
+    todo = "point --weights at an nnlite weights file (.h5 or .npz) made by python -m convert.export"
+    if not os.path.isfile(path):
+        raise WeightsError(f"{path}: no such weights file; {todo}")
+    with open(path, "rb") as f:
+        signature = f.read(8)
+    if signature == HDF5_SIGNATURE and twin_path(path).is_file() and not _h5py_available():
+        path = str(twin_path(path))
+        with open(path, "rb") as f:
+            signature = f.read(8)
     try:
-        with h5py.File(path, "r") as f:
-            attrs = {k: _from_attr(v) for k, v in f.attrs.items()}
-            weights = Weights(path, attrs)
-            if attrs.get("format") != FORMAT_NAME:
-                raise weights.fail(f"not an nnlite weights file (format attribute {attrs.get('format')!r})", todo)
-            version = attrs.get("format_version")
-            if not isinstance(version, int) or version != FORMAT_VERSION:
-                raise weights.fail(f"format version {version!r}, this nnlite reads version {FORMAT_VERSION}",
-                                   "re-export it with this version's python -m convert.export, or use the nnlite that wrote it")
-            names = []
-            f.visititems(lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None)
-            for name in sorted(names):
-                array = f[name][()]
-                if not isinstance(array, np.ndarray) or array.dtype != np.float32:
-                    raise weights.fail(f"tensor {name} is {getattr(array, 'dtype', type(array).__name__)}, expected float32", todo)
-                if not np.all(np.isfinite(array)):
-                    raise weights.fail(f"tensor {name} holds NaN or infinite values", "re-export from a checkpoint that trained without diverging")
-                weights.tensors[name] = array
+        if signature.startswith(b"PK"):
+            attrs, tensors = _read_npz(path, todo)
+        elif signature == HDF5_SIGNATURE:
+            attrs, tensors = _read_hdf5(path, todo)
+        else:
+            raise WeightsError(f"{path}: not an HDF5 or npz file; {todo}")
     except WeightsError:
         raise
-    except (OSError, KeyError, ValueError) as exc:
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile, EOFError) as exc:
         first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise WeightsError(f"{path}: not a readable HDF5 file ({first_line}); {todo}") from None
+        raise WeightsError(f"{path}: not a readable weights file, damaged or truncated ({first_line}); {todo}") from None
+    return _validated(Weights(path, attrs), tensors, todo)
+
+
+def _h5py_available() -> bool:
+    try:
+        import h5py  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _validated(weights: Weights, tensors: dict, todo: str) -> Weights:
+    attrs = weights.attrs
+    if attrs.get("format") != FORMAT_NAME:
+        raise weights.fail(f"not an nnlite weights file (format attribute {attrs.get('format')!r})", todo)
+    version = attrs.get("format_version")
+    if not isinstance(version, int) or version != FORMAT_VERSION:
+        raise weights.fail(f"format version {version!r}, this nnlite reads version {FORMAT_VERSION}",
+                           "re-export it with this version's python -m convert.export, or use the nnlite that wrote it")
+    for name, array in tensors.items():
+        if not isinstance(array, np.ndarray) or array.dtype != np.float32:
+            raise weights.fail(f"tensor {name} is {getattr(array, 'dtype', type(array).__name__)}, expected float32", todo)
+        if not np.all(np.isfinite(array)):
+            raise weights.fail(f"tensor {name} holds NaN or infinite values", "re-export from a checkpoint that trained without diverging")
+        weights.tensors[name] = array
     return weights

@@ -49,3 +49,11 @@ def test_shipped_weights_parity_with_torch(source):
     out = network.forward(x)
     assert_close(out["scores"], scores.numpy(), 1e-4, "scores")
     assert_close(out["alpha"], alpha.clamp(0, 1).numpy(), 1e-4, "alpha")
+
+
+def test_shipped_npz_twin_matches_the_hdf5_file():
+    from nnlite.weights import twin_path
+
+    h5, npz = load_weights(DEFAULT_WEIGHTS), load_weights(twin_path(DEFAULT_WEIGHTS))
+    assert h5.attrs == npz.attrs and h5.tensors.keys() == npz.tensors.keys()
+    assert all(h5.tensors[k].tobytes() == npz.tensors[k].tobytes() for k in h5.tensors)

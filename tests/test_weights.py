@@ -67,13 +67,53 @@ def test_bad_files_are_refused_with_one_line(weights_file, edit, message):
     assert str(weights_file) in str(info.value) and "\n" not in str(info.value)
 
 
-@pytest.mark.parametrize("content", [b"", b"not hdf5 at all", None], ids=["empty", "text", "truncated"])
-def test_unreadable_files_are_refused(tmp_path, weights_file, content):
-    path = tmp_path / "bad.h5"
-    path.write_bytes(weights_file.read_bytes()[:700] if content is None else content)
-    with pytest.raises(WeightsError, match="not a readable HDF5 file") as info:
+@pytest.mark.parametrize("content,message", [(b"", "not an HDF5 or npz file"), (b"not hdf5 at all", "not an HDF5 or npz file"),
+                                             (None, "damaged or truncated")], ids=["empty", "text", "truncated"])
+@pytest.mark.parametrize("suffix", [".h5", ".npz"])
+def test_unreadable_files_are_refused(tmp_path, tensors, content, message, suffix):
+    good = tmp_path / f"good{suffix}"
+    save_weights(good, tensors, ATTRS)
+    path = tmp_path / f"bad{suffix}"
+    path.write_bytes(good.read_bytes()[: len(good.read_bytes()) // 2] if content is None else content)
+    with pytest.raises(WeightsError, match=message) as info:
         load_weights(path)
     assert "\n" not in str(info.value)
+
+
+def test_npz_twin_is_bit_identical_to_hdf5(tmp_path, tensors):
+    save_weights(tmp_path / "w.h5", tensors, ATTRS)
+    save_weights(tmp_path / "w.npz", tensors, ATTRS)
+    h5, npz = load_weights(tmp_path / "w.h5"), load_weights(tmp_path / "w.npz")
+    assert h5.attrs == npz.attrs
+    assert h5.tensors.keys() == npz.tensors.keys()
+    for name in h5.tensors:
+        assert h5.tensors[name].tobytes() == npz.tensors[name].tobytes()
+
+
+def test_npz_twin_is_validated_like_hdf5(tmp_path, tensors):
+    bad = dict(tensors, **{"conv/bias": np.array([1, np.inf, 0, 0], np.float32)})
+    save_weights(tmp_path / "w.npz", bad, ATTRS)
+    with pytest.raises(WeightsError, match="conv/bias holds NaN or infinite"):
+        load_weights(tmp_path / "w.npz")
+    save_weights(tmp_path / "v.npz", tensors, ATTRS)
+    with np.load(tmp_path / "v.npz") as archive:
+        content = {k: archive[k] for k in archive.files}
+    header = content["__attrs__"].tobytes().decode().replace('"format_version": 1', '"format_version": 7')
+    content["__attrs__"] = np.frombuffer(header.encode(), np.uint8)
+    np.savez(tmp_path / "v.npz", **content)
+    with pytest.raises(WeightsError, match="format version 7"):
+        load_weights(tmp_path / "v.npz")
+
+
+def test_hdf5_path_falls_back_to_the_twin_without_h5py(tmp_path, tensors, monkeypatch):
+    save_weights(tmp_path / "w.h5", tensors, ATTRS)
+    save_weights(tmp_path / "w.npz", tensors, ATTRS)
+    monkeypatch.setitem(__import__("sys").modules, "h5py", None)  # import h5py now raises ImportError
+    loaded = load_weights(tmp_path / "w.h5")
+    assert loaded.path.endswith("w.npz")
+    (tmp_path / "w.npz").unlink()
+    with pytest.raises(WeightsError, match="needs h5py"):
+        load_weights(tmp_path / "w.h5")
 
 
 def test_missing_file(tmp_path):
