@@ -1,0 +1,57 @@
+"""The smoke subset run under aarch64 emulation (scripts/test-aarch64.sh, `-m arm`): small sizes, every
+kernel against its reference, the shipped model and the CLI. Needs neither torch nor h5py, so it also
+runs where Termux has no Numba and no h5py (the NumPy fallback and the .npz weights twin)."""
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import assert_close
+
+import nnlite
+from matting import DEFAULT_WEIGHTS
+from nnlite.ops import box_filter, conv2d, max_pool2d, resize_bilinear, softmax
+from nnlite.ops.box_filter import box_filter_reference
+from nnlite.ops.conv2d import conv2d_reference
+from nnlite.ops.max_pool2d import max_pool2d_reference
+from nnlite.ops.resize_bilinear import resize_bilinear_reference
+from nnlite.ops.softmax import softmax_reference
+from nnlite.weights import load_weights
+
+pytestmark = pytest.mark.arm
+EXAMPLE = Path(__file__).resolve().parent.parent / "matting" / "examples" / "astronaut.jpg"
+
+
+def test_reports_the_platform(capsys):
+    import platform
+
+    with capsys.disabled():
+        print(f"\n[arm smoke] machine={platform.machine()} numba={'on' if nnlite.USE_NUMBA else 'off'}", end=" ")
+
+
+@pytest.mark.parametrize("cin,stride,dilation", [(3, 2, 1), (16, 1, 2), (32, 1, 4), (48, 1, 6), (64, 1, 8), (11, 1, 1)])
+def test_conv2d_small(rng, cin, stride, dilation):
+    x = rng.standard_normal((1, cin, 11, 9)).astype(np.float32)
+    weight = (rng.standard_normal((5, cin, 3, 3)) / np.sqrt(9 * cin)).astype(np.float32)
+    bias = rng.standard_normal(5).astype(np.float32)
+    assert_close(conv2d(x, weight, bias, stride, dilation, dilation, True),
+                 conv2d_reference(x, weight, bias, stride, dilation, dilation, True), 1e-4, "conv2d")
+
+
+def test_small_ops(rng):
+    x = rng.standard_normal((1, 2, 7, 6)).astype(np.float32)
+    np.testing.assert_array_equal(max_pool2d(x, 2), max_pool2d_reference(x, 2))
+    assert_close(softmax(x), softmax_reference(x), 1e-6, "softmax")
+    assert_close(resize_bilinear(x, scale_factor=2), resize_bilinear_reference(x, scale_factor=2), 1e-5, "resize")
+    assert_close(box_filter(x, 2), box_filter_reference(x, 2), 1e-5, "box")
+
+
+def test_shipped_weights_load():
+    weights = load_weights(DEFAULT_WEIGHTS)  # the .npz twin where h5py is missing
+    assert weights.attrs["model"] == "fast-deep-matting" and len(weights.tensors) == 16
+
+
+def test_cli_on_the_example(tmp_path):
+    subprocess.run([sys.executable, "-m", "matting.infer", str(EXAMPLE), "-o", str(tmp_path), "--size", "64"], check=True)
+    assert (tmp_path / "astronaut.alpha.png").stat().st_size > 0 and (tmp_path / "astronaut.composite.png").stat().st_size > 0
