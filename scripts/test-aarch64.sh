@@ -48,7 +48,7 @@ fi
 
 install_site() {  # target, packages...
     local target=$1; shift
-    [ -f "$target/.complete" ] && return
+    [ "$(cat "$target/.complete" 2>/dev/null)" = "$*" ] && return
     say "installing aarch64 wheels into $(basename "$target"): $*"
     rm -rf "$target" "$cache/wheels.partial"
     pip download -q --only-binary=:all: "${platforms[@]}" --python-version 3.11 --implementation cp \
@@ -57,10 +57,10 @@ install_site() {  # target, packages...
         --only-binary=:all: "${platforms[@]}" --python-version 3.11 --implementation cp "$@" 2>&1 | grep -v "is ignored" >&2 || true
     compile "$target"
     rm -rf "$cache/wheels.partial"
-    touch "$target/.complete"
+    echo "$*" > "$target/.complete"
 }
 install_site "$site" numpy numba h5py opencv-python-headless pytest
-install_site "$site_min" numpy opencv-python-headless pytest
+install_site "$site_min" numpy opencv-python-headless pytest pip setuptools wheel
 
 export QEMU_LD_PREFIX=$root QEMU_CPU=cortex-a76 NUMBA_CACHE_DIR=$cache/numba-cache
 unset PYTHONDONTWRITEBYTECODE
@@ -80,6 +80,13 @@ case "$mode" in
         run "$site" NNLITE_DISABLE_NUMBA=1 "$py" -m pytest -q -p no:cacheprovider -m arm tests/test_arm_smoke.py
         say "smoke subset with neither numba nor h5py installed (Termux)"
         run "$site_min" "$py" -m pytest -q -p no:cacheprovider -m arm tests/test_arm_smoke.py
+        say "Termux install path: pip install --no-deps, then the CLI from the installed copy"
+        rm -rf "$cache/termux-install" "$cache/termux-out"
+        PYTHONPATH=$site_min "$py" -m pip install -q --no-deps --no-build-isolation --target "$cache/termux-install" "$repo" 2>&1 \
+            | grep -v -e "is ignored" -e "root' user" >&2 || true
+        (cd "$cache" && PYTHONPATH="$site_min:$cache/termux-install" "$py" -m matting.infer \
+            "$cache/termux-install/matting/examples/astronaut.jpg" -o "$cache/termux-out" --size 64)
+        ls "$cache/termux-out/astronaut.alpha.png" "$cache/termux-out/astronaut.composite.png" >/dev/null
         ;;
     --full)
         run "$site" "$py" -m pytest -q -p no:cacheprovider tests
