@@ -12,12 +12,14 @@ Without torch it prints nnlite's figures alone (for a Raspberry Pi or a phone).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -71,7 +73,9 @@ def onnx_engine(model, size, tmp):
             return self.inner.forward(x)[2].clamp(0, 1)
 
     path = os.path.join(tmp, f"fdm-{size}.onnx")
-    torch.onnx.export(AlphaOnly(model), torch.zeros(1, 3, size, size), path, input_names=["image"], output_names=["alpha"])
+    with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the exporter narrates every pass
+        torch.onnx.export(AlphaOnly(model), torch.zeros(1, 3, size, size), path, input_names=["image"], output_names=["alpha"])
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = int(os.environ.get("BENCH_THREADS", "1"))
     session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
