@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -73,6 +74,7 @@ def onnx_engine(model, size, tmp):
             return self.inner.forward(x)[2].clamp(0, 1)
 
     path = os.path.join(tmp, f"fdm-{size}.onnx")
+    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
     with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the exporter narrates every pass
         torch.onnx.export(AlphaOnly(model), torch.zeros(1, 3, size, size), path, input_names=["image"], output_names=["alpha"])
