@@ -121,11 +121,12 @@ def run_images(args, matter, types, background, say) -> int:
             if source.suffix.lower() in VIDEO_SUFFIXES:
                 failures += run_video(args, matter, types, background, say, source)
                 continue
-            for out in outs.values():
+            for kind, out in outs.items():
                 if out.resolve() in inputs:
                     raise fail(out, "output would overwrite an input", "choose another --output")
-                if out.suffix.lower() not in (".png", ".tif", ".tiff", ".webp") and not (out.suffix.lower() in (".jpg", ".jpeg") and next(iter(outs)) != "rgba"):
-                    raise fail(out, f"cannot store a {next(iter(outs))} image as {out.suffix or 'no extension'}", "use a .png output")
+                lossless = out.suffix.lower() in (".png", ".tif", ".tiff", ".webp")
+                if not lossless and not (out.suffix.lower() in (".jpg", ".jpeg") and kind != "rgba"):
+                    raise fail(out, f"cannot store a {kind} image as {out.suffix or 'a file without extension'}", "use a .png output")
             t0 = time.perf_counter()
             image = read_image(source, int(args.max_pixels))
             matter.timings.add("decode", time.perf_counter() - t0)

@@ -1,9 +1,11 @@
 """Rebuilds the README pictures from the project's own commands.
 
-    python scripts/readme-figures.py              # docs/images/astronaut.jpg from the Quick start command
-    python scripts/readme-figures.py --eg1800     # also docs/images/eg1800-test.jpg via matting.evaluate --figure
+    python scripts/readme-figures.py          # docs/images/astronaut.jpg and astronaut-methods.jpg
+    python scripts/readme-figures.py --eg1800 # also build/eg1800-test.png (never committed: EG1800 is research-only)
 
-The first tiles input | alpha | composite exactly as `python -m matting.infer` writes them.
+astronaut.jpg tiles input | alpha | composite exactly as the Quick start command writes them;
+astronaut-methods.jpg shows input | LDN | LDN+GF | LDN+FB (+ guided upsampling), the mattes that
+python -m matting.evaluate scores, on the public-domain example.
 """
 import argparse
 import subprocess
@@ -21,7 +23,9 @@ IMAGES = ROOT / "docs" / "images"
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--eg1800", action="store_true", help="also redraw the EG1800 comparison (needs ../shared)")
+    parser.add_argument("--eg1800", action="store_true", help="also draw the EG1800 comparison into build/ (needs ../shared)")
+    parser.add_argument("--gf-radius", type=int, default=8, help="classic guided filter radius, as tuned by matting.evaluate")
+    parser.add_argument("--gf-eps", type=float, default=1e-2, help="classic guided filter eps, as tuned by matting.evaluate")
     args = parser.parse_args()
     IMAGES.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as out:
@@ -30,12 +34,20 @@ def main():
                  cv2.imread(str(Path(out) / "astronaut.composite.png"))]
     row = np.concatenate([cv2.resize(t, (320, 320), interpolation=cv2.INTER_AREA) for t in tiles], axis=1)
     cv2.imwrite(str(IMAGES / "astronaut.jpg"), row, [cv2.IMWRITE_JPEG_QUALITY, 88])
+    sys.path.insert(0, str(ROOT))
+    from matting.api import Matter
+    from matting.evaluate import comparison_figure, mattes
+
+    image = cv2.imread(str(EXAMPLE))
+    result = mattes(Matter(), image, args.gf_radius, args.gf_eps)
+    comparison_figure([[image, result["LDN"], result["LDN+GF"], result["LDN+FB+GU"]]], IMAGES / "astronaut-methods.png", height=256)
+    figure = cv2.imread(str(IMAGES / "astronaut-methods.png"))
+    cv2.imwrite(str(IMAGES / "astronaut-methods.jpg"), figure, [cv2.IMWRITE_JPEG_QUALITY, 88])
+    (IMAGES / "astronaut-methods.png").unlink()
     if args.eg1800:
-        subprocess.run([sys.executable, "-m", "matting.evaluate", "--limit", "3", "--figure", str(IMAGES / "eg1800-test.png")],
-                       check=True, cwd=ROOT)
-        figure = cv2.imread(str(IMAGES / "eg1800-test.png"))
-        cv2.imwrite(str(IMAGES / "eg1800-test.jpg"), figure, [cv2.IMWRITE_JPEG_QUALITY, 88])
-        (IMAGES / "eg1800-test.png").unlink()
+        (ROOT / "build").mkdir(exist_ok=True)
+        subprocess.run([sys.executable, "-m", "matting.evaluate", "--limit", "3", "--gf-radius", str(args.gf_radius),
+                        "--gf-eps", str(args.gf_eps), "--figure", str(ROOT / "build" / "eg1800-test.png")], check=True, cwd=ROOT)
 
 
 if __name__ == "__main__":

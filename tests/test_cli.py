@@ -196,3 +196,9 @@ def test_huge_image_is_downscaled_for_the_network_and_matted_at_full_size(tmp_pa
     assert run_cli(huge, "-o", tmp_path, "-t", "alpha") == 0
     alpha = cv2.imread(str(tmp_path / "huge.alpha.png"), cv2.IMREAD_UNCHANGED)
     assert alpha.shape == (10000, 10000)
+
+
+def test_output_format_must_hold_the_output_type(tmp_path, capsys):
+    assert run_cli(EXAMPLE, "-o", tmp_path / "cut.jpg", "-t", "rgba") == 1
+    assert "cannot store a rgba image as .jpg" in capsys.readouterr().err
+    assert run_cli(EXAMPLE, "-o", tmp_path / "comp.jpg", "-t", "composite", "--size", 64) == 0
