@@ -69,7 +69,7 @@ install_site() {  # target, packages...
 install_site "$site" numpy numba h5py opencv-python-headless pytest
 install_site "$site_min" numpy opencv-python-headless pytest pip setuptools wheel
 
-export QEMU_LD_PREFIX=$root QEMU_CPU=cortex-a76 NUMBA_CACHE_DIR=$cache/numba-cache
+export QEMU_LD_PREFIX=$root QEMU_CPU=cortex-a76 NUMBA_CACHE_DIR=$cache/numba-cache EXPECT_MACHINE=aarch64
 unset PYTHONDONTWRITEBYTECODE
 py=$root/usr/bin/python3.11
 cd "$repo"
