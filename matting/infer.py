@@ -235,21 +235,25 @@ def run_video(args, matter, types, background, say, source=None) -> int:
                 eta = f", ETA {(total - frames) / rate:.0f} s" if total > frames else ""
                 print(f"\r{label}: frame {frames}{'/' + str(total) if total else ''}, {rate:.1f} frames/s{eta}   ",
                       end="", file=sys.stderr, flush=True)
+        if not display and frames:
+            rate = frames / max(time.time() - t_start, 1e-6)
+            print(f"\r{label}: {frames} frames, {rate:.1f} frames/s", file=sys.stderr)
+        if frames == 0:
+            raise fail(label, "no frames could be read", "check that the video is not empty or damaged")
+        for writer in writers.values():
+            writer.release()
+        for kind, tmp in temps.items():
+            os.replace(tmp, outs[kind])
+        temps = {}
     finally:
         capture.release()
         for writer in writers.values():
             writer.release()
+        for tmp in temps.values():  # interrupted or failed: no half-written video is left behind
+            if os.path.exists(tmp):
+                os.unlink(tmp)
         if display:
             cv2.destroyAllWindows()
-    if not display and frames:
-        rate = frames / max(time.time() - t_start, 1e-6)
-        print(f"\r{label}: {frames} frames, {rate:.1f} frames/s", file=sys.stderr)
-    if frames == 0:
-        for tmp in temps.values():
-            os.unlink(tmp)
-        raise fail(label, "no frames could be read", "check that the video is not empty or damaged")
-    for kind, tmp in temps.items():
-        os.replace(tmp, outs[kind])
     matter.video = {"frames": frames, "flicker_mean_abs_alpha_change": float(np.mean(flicker)) if flicker else 0.0,
                     "outputs": {k: str(v) for k, v in outs.items()}}
     say(f"{label}: {frames} frames -> {', '.join(str(o) for o in outs.values())}")
