@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from convert.data import DEFAULT_DATA_DIR, augmented_batch, load_split, whole_images
 from convert.model import DEFAULT_BOX_RADIUS, FastDeepMatting
 
-CHECKPOINT_SECONDS = 180
+CHECKPOINT_SECONDS = 180  # also written at every stage end
 
 
 def charbonnier(x, eps=1e-3):
@@ -110,9 +110,10 @@ def main(argv=None):
         state = torch.load(args.out / "last.pt", weights_only=True)
         model.load_state_dict(state["model"])
         stage, step, best = state["stage"], state["step"], state["best"]
-        optimiser = torch.optim.AdamW(stage_parameters(model, stage), lr=lrs[stage - 1], weight_decay=1e-4)
-        optimiser.load_state_dict(state["optimiser"])
-        say(f"resumed at stage {stage} step {step}")
+        if stage <= 3:
+            optimiser = torch.optim.AdamW(stage_parameters(model, stage), lr=lrs[stage - 1], weight_decay=1e-4)
+            optimiser.load_state_dict(state["optimiser"])
+        say(f"resumed at stage {stage} step {step}" if stage <= 3 else "nothing to resume: training had finished")
     say(f"config {json.dumps({k: str(v) for k, v in vars(args).items()})}")
 
     def save(name):
@@ -169,6 +170,9 @@ def main(argv=None):
                         "optimiser": torch.optim.AdamW(stage_parameters(model, stage)).state_dict(),
                         "box_radius": args.box_radius}, args.out / "last.tmp")
             (args.out / "last.tmp").replace(args.out / "last.pt")
+    torch.save({"model": model.state_dict(), "stage": 4, "step": 0, "best": best, "box_radius": args.box_radius,
+                "config": {k: str(v) for k, v in vars(args).items()}}, args.out / "last.tmp")
+    (args.out / "last.tmp").replace(args.out / "last.pt")
     say("training finished")
 
 
