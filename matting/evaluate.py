@@ -92,6 +92,9 @@ def comparison_figure(rows: list[list[np.ndarray]], path: Path, height: int = 24
             tile = tile if tile.ndim == 3 else cv2.cvtColor(np.round(tile * 255).astype(np.uint8), cv2.COLOR_GRAY2BGR)
             tiles.append(cv2.resize(tile, (tile.shape[1] * height // tile.shape[0], height), interpolation=cv2.INTER_AREA))
         lines.append(np.concatenate(tiles, axis=1))
+    width = max(line.shape[1] for line in lines)  # portraits of other aspect ratios: pad rows white
+    lines = [cv2.copyMakeBorder(line, 0, 0, 0, width - line.shape[1], cv2.BORDER_CONSTANT, value=(255, 255, 255))
+             for line in lines]
     tmp = path.with_name(path.name + ".tmp.png")
     cv2.imwrite(str(tmp), np.concatenate(lines, axis=0))
     os.replace(tmp, path)

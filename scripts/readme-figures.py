@@ -1,11 +1,11 @@
 """Rebuilds the README pictures from the project's own commands.
 
-    python scripts/readme-figures.py          # docs/images/astronaut.jpg and astronaut-methods.jpg
+    python scripts/readme-figures.py          # docs/images/astronaut.jpg and methods.jpg
     python scripts/readme-figures.py --eg1800 # also build/eg1800-test.png (never committed: EG1800 is research-only)
 
 astronaut.jpg tiles input | alpha | composite exactly as the Quick start command writes them;
-astronaut-methods.jpg shows input | LDN | LDN+GF | LDN+FB (+ guided upsampling), the mattes that
-python -m matting.evaluate scores, on the public-domain example.
+methods.jpg shows input | LDN | LDN+GF | LDN+FB (+ guided upsampling), the mattes that
+python -m matting.evaluate scores, on the shipped public-domain examples.
 """
 import argparse
 import subprocess
@@ -17,7 +17,8 @@ import cv2
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE = ROOT / "matting" / "examples" / "astronaut.jpg"
+EXAMPLES = ROOT / "matting" / "examples"
+EXAMPLE = EXAMPLES / "astronaut.jpg"
 IMAGES = ROOT / "docs" / "images"
 
 
@@ -38,12 +39,15 @@ def main():
     from matting.api import Matter
     from matting.evaluate import comparison_figure, mattes
 
-    image = cv2.imread(str(EXAMPLE))
-    result = mattes(Matter(), image, args.gf_radius, args.gf_eps)
-    comparison_figure([[image, result["LDN"], result["LDN+GF"], result["LDN+FB+GU"]]], IMAGES / "astronaut-methods.png", height=256)
-    figure = cv2.imread(str(IMAGES / "astronaut-methods.png"))
-    cv2.imwrite(str(IMAGES / "astronaut-methods.jpg"), figure, [cv2.IMWRITE_JPEG_QUALITY, 88])
-    (IMAGES / "astronaut-methods.png").unlink()
+    matter, rows = Matter(), []
+    for path in sorted(EXAMPLES.glob("*.jpg")):
+        image = cv2.imread(str(path))
+        result = mattes(matter, image, args.gf_radius, args.gf_eps)
+        rows.append([image, result["LDN"], result["LDN+GF"], result["LDN+FB+GU"]])
+    comparison_figure(rows, IMAGES / "methods.png", height=256)
+    figure = cv2.imread(str(IMAGES / "methods.png"))
+    cv2.imwrite(str(IMAGES / "methods.jpg"), figure, [cv2.IMWRITE_JPEG_QUALITY, 88])
+    (IMAGES / "methods.png").unlink()
     if args.eg1800:
         (ROOT / "build").mkdir(exist_ok=True)
         subprocess.run([sys.executable, "-m", "matting.evaluate", "--limit", "3", "--gf-radius", str(args.gf_radius),
