@@ -34,10 +34,20 @@ def charbonnier(x, eps=1e-3):
     return torch.sqrt(x * x + eps * eps).mean()
 
 
-def matting_loss(alpha_pred, alpha_true, image01, colour_weight):
-    """Paper eq. 6: Charbonnier on alpha plus the compositional loss on alpha * I (summed over RGB)."""
-    colour = charbonnier((alpha_true - alpha_pred) * image01) * 3
-    return charbonnier(alpha_true - alpha_pred) + colour_weight * colour
+def squared(x):
+    return (x * x).mean()
+
+
+# The paper's Charbonnier penalty is an L1 in disguise: it drives alpha towards the median, that is
+# towards 0 or 1 wherever the segmentation is unsure, which raises the MSE it is judged by. "l2"
+# keeps the paper's two terms (alpha and compositional) with a squared penalty.
+ALPHA_PENALTIES = {"charbonnier": charbonnier, "l2": squared}
+
+
+def matting_loss(alpha_pred, alpha_true, image01, colour_weight, penalty=charbonnier):
+    """Paper eq. 6: a penalty on the alpha error plus the compositional loss on alpha * I (summed over RGB)."""
+    colour = penalty((alpha_true - alpha_pred) * image01) * 3
+    return penalty(alpha_true - alpha_pred) + colour_weight * colour
 
 
 def stage_parameters(model, stage):
@@ -76,7 +86,7 @@ def main(argv=None):
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR, help="EG1800 folder (default: %(default)s)")
     parser.add_argument("--out", type=Path, required=True, help="run folder for checkpoints and the log")
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "fdm", help="decoded-data cache (default: %(default)s)")
-    parser.add_argument("--steps", default="5000,1500,1500", help="steps of stages 1,2,3 (default: %(default)s)")
+    parser.add_argument("--steps", default="8000,2000,2000", help="steps of stages 1,2,3 (default: %(default)s)")
     parser.add_argument("--lr", default="2e-3,1e-3,1e-4", help="peak Adam learning rate per stage (default: %(default)s)")
     parser.add_argument("--batch", type=int, default=32, help="batch size (default: %(default)s)")
     parser.add_argument("--box-radius", type=int, default=DEFAULT_BOX_RADIUS, help="FB box radius r (default: %(default)s)")
@@ -85,7 +95,12 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default: %(default)s; leave a core free)")
     parser.add_argument("--validate-every", type=int, default=250, help="steps between validations (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    parser.add_argument("--alpha-loss", choices=sorted(ALPHA_PENALTIES), default="charbonnier",
+                        help="penalty of the stage 2-3 alpha and compositional losses (default: %(default)s, the paper's)")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    parser.add_argument("--init", type=Path, help="start from this checkpoint's model (e.g. another run's stage1-best.pt)")
+    parser.add_argument("--start-stage", type=int, choices=(1, 2, 3), default=1,
+                        help="first stage to train; with --init, later stages reuse its earlier ones (default: %(default)s)")
     args = parser.parse_args(argv)
 
     torch.set_num_threads(args.threads)
@@ -104,8 +119,10 @@ def main(argv=None):
     val = whole_images(load_split(args.data, "unlisted.txt", args.cache))
     torch.manual_seed(args.seed)
     model = FastDeepMatting(args.box_radius)
-    stage, step, best = 1, 0, math.inf
+    stage, step, best = args.start_stage, 0, math.inf
     optimiser = None
+    if args.init and not (args.resume and (args.out / "last.pt").exists()):
+        model.load_state_dict(torch.load(args.init, weights_only=True)["model"])
     if args.resume and (args.out / "last.pt").exists():
         state = torch.load(args.out / "last.pt", weights_only=True)
         model.load_state_dict(state["model"])
@@ -138,7 +155,7 @@ def main(argv=None):
             if stage == 1:
                 loss = F.cross_entropy(logits, masks)
             else:
-                loss = matting_loss(alpha, alphas, images, args.colour_weight)
+                loss = matting_loss(alpha, alphas, images, args.colour_weight, ALPHA_PENALTIES[args.alpha_loss])
                 if stage == 3:
                     loss = loss + args.ce_weight * F.cross_entropy(logits, masks)
             optimiser.zero_grad(set_to_none=True)
