@@ -17,7 +17,7 @@ import numpy as np
 import nnlite
 from matting import DEFAULT_WEIGHTS
 from matting.model import MattingNetwork
-from matting.refine import BAND_ROWS, guided_upsample, to_gray01
+from matting.refine import BAND_ROWS, GUIDED_EPS, GUIDED_RADIUS, guided_upsample, to_gray01
 from nnlite.errors import NnliteError
 
 REFINE_MODES = ("guided", "none")
@@ -80,7 +80,7 @@ class Timings:
 
 class Matter:
     def __init__(self, weights=DEFAULT_WEIGHTS, size: int | None = None, refine: str = "guided", threads: int | None = None,
-                 guided_radius: int = 2, guided_eps: float = 1e-3):
+                 guided_radius: int = GUIDED_RADIUS, guided_eps: float = GUIDED_EPS):
         self.network = MattingNetwork(str(weights))
         self.size = int(size or self.network.attrs["inference_size"])
         if self.size < 2:
