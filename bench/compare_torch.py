@@ -80,8 +80,16 @@ def onnx_engine(model, size, tmp):
         torch.onnx.export(AlphaOnly(model), torch.zeros(1, 3, size, size), path, input_names=["image"], output_names=["alpha"])
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = int(os.environ.get("BENCH_THREADS", "1"))
+    # its workers otherwise keep spinning after a call and take the cores from the next engine
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
     return lambda x: session.run(None, {"image": x})[0]
+
+
+# Each engine's thread pool (torch's OpenMP, Numba's OpenMP, ONNX Runtime's own) spins for a while
+# after a call before it sleeps; with two cores, the next engine's threads would run against those
+# spinners. A short untimed pause lets every pool go idle, as it would be between frames of a video.
+SETTLE_SECONDS = 0.02
 
 
 def interleaved(engines: dict, repeats: int) -> dict:
@@ -90,6 +98,7 @@ def interleaved(engines: dict, repeats: int) -> dict:
     times = {name: [] for name in engines}
     for _ in range(repeats):
         for name, fn in engines.items():
+            time.sleep(SETTLE_SECONDS)
             t0 = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - t0)
@@ -101,7 +110,13 @@ def peak_rss_mb(size: int) -> float:
             "from matting.model import MattingNetwork\n"
             f"net = MattingNetwork({str(DEFAULT_WEIGHTS)!r})\n"
             f"net.forward(np.random.default_rng(0).random((1, 3, {size}, {size}), dtype=np.float32))\n"
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n")
+            # VmHWM starts afresh at exec; ru_maxrss would also count the forked copy of this
+            # (torch-laden) parent on Linux
+            "try:\n"
+            "    hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]\n"
+            "    print(int(hwm) / 1024)\n"
+            "except OSError:\n"
+            "    print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=Path(__file__).parent.parent)
     return float(out.stdout.strip().splitlines()[-1])
 
