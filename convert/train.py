@@ -102,6 +102,8 @@ def main(argv=None):
     parser.add_argument("--start-stage", type=int, choices=(1, 2, 3), default=1,
                         help="first stage to train; with --init, later stages reuse its earlier ones (default: %(default)s)")
     args = parser.parse_args(argv)
+    if args.start_stage > 1 and not args.init and not args.resume:
+        parser.error("--start-stage 2 or 3 needs --init with a checkpoint of the earlier stages")
 
     torch.set_num_threads(args.threads)
     steps = [int(s) for s in args.steps.split(",")]
