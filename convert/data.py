@@ -59,7 +59,11 @@ def load_split(data_dir: Path, list_name: str, cache_dir: Path) -> dict[str, np.
     return {"ids": np.array(ids), "image": images, "alpha": alphas, "mask": masks}
 
 
-def augment(image, alpha, mask, rng: np.random.Generator, out_size=(TRAIN_WIDTH, TRAIN_HEIGHT)):
+PAPER_SCALES, PAPER_MAX_ANGLE = (0.75, 1.5), 30.0
+
+
+def augment(image, alpha, mask, rng: np.random.Generator, out_size=(TRAIN_WIDTH, TRAIN_HEIGHT),
+            scales=PAPER_SCALES, max_angle=PAPER_MAX_ANGLE):
     """Paper 4.1: random mirror, scale 0.75-1.5, rotation +-30 deg, Gaussian blur; plus colour jitter.
 
     One affine warp maps the cached image onto the training crop; the crop centre moves randomly
@@ -68,8 +72,8 @@ def augment(image, alpha, mask, rng: np.random.Generator, out_size=(TRAIN_WIDTH,
     """
     out_w, out_h = out_size
     h, w = alpha.shape
-    scale = rng.uniform(0.75, 1.5) * out_w / w
-    angle = rng.uniform(-30.0, 30.0)
+    scale = rng.uniform(*scales) * out_w / w
+    angle = rng.uniform(-max_angle, max_angle)
     centre = (w / 2 + rng.uniform(-0.2, 0.2) * w, h / 2 + rng.uniform(-0.2, 0.2) * h)
     matrix = cv2.getRotationMatrix2D(centre, angle, scale)
     matrix[:, 2] += (out_w / 2 - centre[0], out_h / 2 - centre[1])
@@ -87,9 +91,10 @@ def augment(image, alpha, mask, rng: np.random.Generator, out_size=(TRAIN_WIDTH,
     return np.clip(image, 0.0, 1.0).astype(np.float32), alpha, mask
 
 
-def augmented_batch(split, indices, rng):
+def augmented_batch(split, indices, rng, scales=PAPER_SCALES, max_angle=PAPER_MAX_ANGLE):
     """Returns NCHW float32 images in [0, 1], N1HW float32 alpha, NHW int64 masks (numpy)."""
-    samples = [augment(split["image"][i], split["alpha"][i], split["mask"][i], rng) for i in indices]
+    samples = [augment(split["image"][i], split["alpha"][i], split["mask"][i], rng, scales=scales, max_angle=max_angle)
+               for i in indices]
     images = np.stack([s[0] for s in samples]).transpose(0, 3, 1, 2)
     alphas = np.stack([s[1] for s in samples])[:, None]
     masks = np.stack([s[2] for s in samples])

@@ -105,7 +105,7 @@ def main(argv=None):
         "training_data": "EG1800 train.txt (1,290 portraits), validated on unlisted.txt",
         "training_command": "python -m convert.train " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in config.items()
                                                                  if k in ("steps", "lr", "batch", "box_radius", "colour_weight", "ce_weight", "seed",
-                                                                          "alpha_loss", "init", "start_stage")),
+                                                                          "alpha_loss", "scales", "max_angle", "init", "start_stage")),
         "training_stage": int(state.get("stage", 0)), "training_step": int(state.get("step", 0)),
         "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "torch_version": torch.__version__,

@@ -95,6 +95,8 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default: %(default)s; leave a core free)")
     parser.add_argument("--validate-every", type=int, default=250, help="steps between validations (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    parser.add_argument("--scales", default="0.75,1.5", help="random zoom range (default: %(default)s, the paper's)")
+    parser.add_argument("--max-angle", type=float, default=30.0, help="random rotation range in degrees (default: %(default)s, the paper's)")
     parser.add_argument("--alpha-loss", choices=sorted(ALPHA_PENALTIES), default="charbonnier",
                         help="penalty of the stage 2-3 alpha and compositional losses (default: %(default)s, the paper's)")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
@@ -108,6 +110,7 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     steps = [int(s) for s in args.steps.split(",")]
     lrs = [float(s) for s in args.lr.split(",")]
+    scales = tuple(float(s) for s in args.scales.split(","))
     args.out.mkdir(parents=True, exist_ok=True)
     log = open(args.out / "train.log", "a")
 
@@ -151,7 +154,8 @@ def main(argv=None):
             for group in optimiser.param_groups:
                 group["lr"] = lr
             rng = np.random.default_rng([args.seed, stage, step])
-            images, alphas, masks = augmented_batch(train, rng.integers(0, len(train["ids"]), args.batch), rng)
+            images, alphas, masks = augmented_batch(train, rng.integers(0, len(train["ids"]), args.batch), rng,
+                                                    scales, args.max_angle)
             images, alphas, masks = map(torch.from_numpy, (images, alphas, masks))
             logits, scores, alpha = model(images)
             if stage == 1:
