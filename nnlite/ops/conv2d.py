@@ -40,6 +40,10 @@ from nnlite.ops._checks import pair, require_array, require_out
 
 WIDE_CHUNK = 512  # pixels per accumulator strip: 4 strips of 2 KB stay in L1
 CHANNEL_BLOCK = 4
+# strips 64 bytes longer than a chunk: at exactly 2 KB apart, the store to one accumulator and the
+# load from the one two strips on sit 4 KB apart, and the CPU stalls the load as if it depended on
+# the store (4K aliasing)
+STRIP_PITCH = WIDE_CHUNK + 16
 
 
 def conv2d_output_shape(x_shape, weight_shape, stride=1, padding=0, dilation=1):
@@ -78,7 +82,12 @@ def _conv3x3_wide_kernel(xpad, first_channel, weight, bias, oy, ox, dil, hout, w
     chunks = (length + WIDE_CHUNK - 1) // WIDE_CHUNK
     blocks = (cout + CHANNEL_BLOCK - 1) // CHANNEL_BLOCK
     jobs = batch * blocks * chunks
-    strips = np.empty((jobs, CHANNEL_BLOCK, WIDE_CHUNK), np.float32)
+    # accumulator strips on a 64-byte boundary: a large np.empty comes from mmap at 16 bytes past a
+    # page, and then every 64-byte vector load and store of an accumulator splits a cache line
+    size = jobs * CHANNEL_BLOCK * STRIP_PITCH
+    raw = np.empty(size + 16, np.float32)
+    shift = (64 - raw.ctypes.data % 64) % 64 // 4
+    strips = raw[shift: shift + size].reshape((jobs, CHANNEL_BLOCK, STRIP_PITCH))
     row = dil * wb
     for job in prange(jobs):
         b = job // (blocks * chunks)
