@@ -120,7 +120,7 @@ def _conv3x3_wide_kernel(xpad, first_channel, weight, bias, oy, ox, dil, hout, w
             u20, u21, u22, u23, u24, u25, u26, u27, u28 = w2[0, 0], w2[0, 1], w2[0, 2], w2[1, 0], w2[1, 1], w2[1, 2], w2[2, 0], w2[2, 1], w2[2, 2]
             u30, u31, u32, u33, u34, u35, u36, u37, u38 = w3[0, 0], w3[0, 1], w3[0, 2], w3[1, 0], w3[1, 1], w3[1, 2], w3[2, 0], w3[2, 1], w3[2, 2]
             # two partial sums per output: two shorter chains of dependent FMAs instead of one of
-            # nine, so the FMA unit is not left waiting on its own latency (about 8 % on bench.ops)
+            # nine, so the FMA unit is not left waiting on its own latency (a few %, near bench.ops noise)
             for i in range(n):
                 v0, v1, v2, v3, v4, v5, v6, v7, v8 = t0[i], t1[i], t2[i], t3[i], t4[i], t5[i], t6[i], t7[i], t8[i]
                 a0[i] = (a0[i] + u00 * v0 + u01 * v1 + u02 * v2 + u03 * v3) + (u04 * v4 + u05 * v5 + u06 * v6 + u07 * v7 + u08 * v8)
