@@ -49,7 +49,7 @@ def model_tensors(model: FastDeepMatting) -> dict:
 def model_attrs(model: FastDeepMatting, inference_size: int, provenance: dict) -> dict:
     return {
         "model": MODEL_NAME,
-        "dilations": list(DILATIONS), "growth": GROWTH, "initial_channels": INITIAL_CONV_CHANNELS,
+        "dilations": list(DILATIONS), "growth": model.ldn.growth, "initial_channels": INITIAL_CONV_CHANNELS,
         "feather_hidden": FEATHER_HIDDEN, "box_radius": model.feather.box_radius,
         "input_mean": list(INPUT_MEAN), "input_std": list(INPUT_STD), "input_channel_order": "RGB",
         "inference_size": inference_size,
@@ -74,7 +74,7 @@ def model_from_weights(weights) -> FastDeepMatting:
 
     weights = weights if isinstance(weights, Weights) else load_weights(weights)
     tensors = weights.tensors
-    model = FastDeepMatting(int(weights.attrs["box_radius"]))
+    model = FastDeepMatting(int(weights.attrs["box_radius"]), int(weights.attrs["growth"]))
     with torch.no_grad():
         for name in ["ldn.initial", *[f"ldn.dense.{k}" for k in range(len(DILATIONS))], "feather.hidden"]:
             block = model.get_submodule(name)
@@ -96,7 +96,7 @@ def main(argv=None):
     parser.add_argument("--inference-size", type=int, default=128, help="default long side at inference (default: %(default)s)")
     args = parser.parse_args(argv)
     state = torch.load(args.checkpoint, weights_only=True)
-    model = FastDeepMatting(int(state.get("box_radius", 2)))
+    model = FastDeepMatting(int(state.get("box_radius", 2)), int(state.get("growth", GROWTH)))
     model.load_state_dict(state["model"])
     config = state.get("config", {})
     provenance = {
@@ -105,7 +105,7 @@ def main(argv=None):
         "training_data": "EG1800 train.txt (1,290 portraits), validated on unlisted.txt",
         "training_command": "python -m convert.train " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in config.items()
                                                                  if k in ("steps", "lr", "batch", "box_radius", "colour_weight", "ce_weight", "seed",
-                                                                          "alpha_loss", "scales", "max_angle", "init", "start_stage")),
+                                                                          "alpha_loss", "scales", "max_angle", "init", "start_stage", "growth")),
         "training_stage": int(state.get("stage", 0)), "training_step": int(state.get("step", 0)),
         "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "torch_version": torch.__version__,

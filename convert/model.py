@@ -6,6 +6,8 @@ Light dense network (LDN), paper Fig. 3, for an input of N x 3 x H x W (H, W eve
     dense_k   relu(bn(conv3x3, dilation d_k)) over concat[block input, dense_1..dense_{k-1}]
               d = 2, 4, 6, 8; inputs 16, 32, 48, 64; growth 16
     final     conv3x3 over concat[dense_1..dense_4] (64 -> 2)
+              (growth is a parameter, stored in the weights file: 16 is the paper's reading of
+              Fig. 3 and the shipped default; wider blocks trade speed for capacity)
     upsample  bilinear x2 (align_corners=False), softmax over channels -> S = (S_B, S_F)
 
 Feathering block (FB), paper Fig. 4:
@@ -54,14 +56,15 @@ class ConvBNReLU(nn.Module):
 class LightDenseNet(nn.Module):
     """Returns the two-channel score logits at the input resolution (before softmax)."""
 
-    def __init__(self):
+    def __init__(self, growth: int = GROWTH):
         super().__init__()
+        self.growth = growth
         self.initial = ConvBNReLU(3, INITIAL_CONV_CHANNELS, stride=2)
         block_in = INITIAL_CONV_CHANNELS + 3
         self.dense = nn.ModuleList(
-            ConvBNReLU(block_in + k * GROWTH, GROWTH, dilation=d) for k, d in enumerate(DILATIONS)
+            ConvBNReLU(block_in + k * growth, growth, dilation=d) for k, d in enumerate(DILATIONS)
         )
-        self.final = nn.Conv2d(len(DILATIONS) * GROWTH, 2, 3, padding=1)
+        self.final = nn.Conv2d(len(DILATIONS) * growth, 2, 3, padding=1)
 
     def forward(self, x_normalised):
         x = torch.cat([self.initial(x_normalised), F.max_pool2d(x_normalised, 2)], 1)
@@ -94,9 +97,9 @@ class FeatheringBlock(nn.Module):
 
 
 class FastDeepMatting(nn.Module):
-    def __init__(self, box_radius: int = DEFAULT_BOX_RADIUS):
+    def __init__(self, box_radius: int = DEFAULT_BOX_RADIUS, growth: int = GROWTH):
         super().__init__()
-        self.ldn = LightDenseNet()
+        self.ldn = LightDenseNet(growth)
         self.feather = FeatheringBlock(box_radius)
         self.register_buffer("mean", torch.tensor(INPUT_MEAN).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(INPUT_STD).view(1, 3, 1, 1))

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from convert.data import DEFAULT_DATA_DIR, augmented_batch, load_split, whole_images
-from convert.model import DEFAULT_BOX_RADIUS, FastDeepMatting
+from convert.model import DEFAULT_BOX_RADIUS, GROWTH, FastDeepMatting
 
 CHECKPOINT_SECONDS = 180  # also written at every stage end
 
@@ -90,6 +90,8 @@ def main(argv=None):
     parser.add_argument("--lr", default="2e-3,1e-3,1e-4", help="peak Adam learning rate per stage (default: %(default)s)")
     parser.add_argument("--batch", type=int, default=32, help="batch size (default: %(default)s)")
     parser.add_argument("--box-radius", type=int, default=DEFAULT_BOX_RADIUS, help="FB box radius r (default: %(default)s)")
+    parser.add_argument("--growth", type=int, default=GROWTH,
+                        help="channels each dense layer adds (default: %(default)s, the paper's; wider = slower, more capacity)")
     parser.add_argument("--colour-weight", type=float, default=0.5, help="compositional loss weight w (default: %(default)s)")
     parser.add_argument("--ce-weight", type=float, default=0.5, help="cross-entropy weight in stage 3 (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default: %(default)s; leave a core free)")
@@ -123,7 +125,7 @@ def main(argv=None):
     train = load_split(args.data, "train.txt", args.cache)
     val = whole_images(load_split(args.data, "unlisted.txt", args.cache))
     torch.manual_seed(args.seed)
-    model = FastDeepMatting(args.box_radius)
+    model = FastDeepMatting(args.box_radius, args.growth)
     stage, step, best = args.start_stage, 0, math.inf
     optimiser = None
     if args.init and not (args.resume and (args.out / "last.pt").exists()):
@@ -140,7 +142,7 @@ def main(argv=None):
 
     def save(name):
         torch.save({"model": model.state_dict(), "stage": stage, "step": step, "best": best,
-                    "optimiser": optimiser.state_dict(), "box_radius": args.box_radius,
+                    "optimiser": optimiser.state_dict(), "box_radius": args.box_radius, "growth": args.growth,
                     "config": {k: str(v) for k, v in vars(args).items()}}, args.out / f"{name}.tmp")
         (args.out / f"{name}.tmp").replace(args.out / name)
 
@@ -191,9 +193,9 @@ def main(argv=None):
         if stage <= 3:
             torch.save({"model": model.state_dict(), "stage": stage, "step": 0, "best": best,
                         "optimiser": torch.optim.AdamW(stage_parameters(model, stage)).state_dict(),
-                        "box_radius": args.box_radius}, args.out / "last.tmp")
+                        "box_radius": args.box_radius, "growth": args.growth}, args.out / "last.tmp")
             (args.out / "last.tmp").replace(args.out / "last.pt")
-    torch.save({"model": model.state_dict(), "stage": 4, "step": 0, "best": best, "box_radius": args.box_radius,
+    torch.save({"model": model.state_dict(), "stage": 4, "step": 0, "best": best, "box_radius": args.box_radius, "growth": args.growth,
                 "config": {k: str(v) for k, v in vars(args).items()}}, args.out / "last.tmp")
     (args.out / "last.tmp").replace(args.out / "last.pt")
     say("training finished")

@@ -12,10 +12,11 @@ from convert.model import FastDeepMatting  # noqa: E402
 TOL = 1e-4
 
 
-@pytest.fixture(scope="module")
-def random_pair(tmp_path_factory):
+@pytest.fixture(scope="module", params=[16, 24], ids=lambda g: f"growth{g}")
+def random_pair(tmp_path_factory, request):
+    """The paper's width and a wider one: the growth is read from the file, not assumed."""
     torch.manual_seed(7)
-    model = FastDeepMatting(box_radius=3)
+    model = FastDeepMatting(box_radius=3, growth=request.param)
     for module in model.modules():
         if isinstance(module, torch.nn.BatchNorm2d):
             module.running_mean.uniform_(-0.5, 0.5)
