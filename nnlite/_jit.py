@@ -50,6 +50,32 @@ else:
     prange = range
 
 
+if USE_NUMBA:
+    from numba.core import cgutils, types
+    from numba.core.errors import RequireLiteralValue
+    from numba.extending import intrinsic
+
+    @intrinsic
+    def stack_floats(typingctx, count):
+        """A float32 pointer to `count` (a literal) values on the stack of the calling kernel.
+
+        Why not np.empty: LLVM cannot tell a heap array from the kernel's inputs, so it loads and
+        stores an accumulator array around every multiply-add; a stack buffer that never escapes
+        it may keep in registers for a whole loop nest (wrap it with numba.carray)."""
+        if not isinstance(count, types.IntegerLiteral):
+            raise RequireLiteralValue(count)
+
+        def codegen(context, builder, signature, args):
+            return cgutils.alloca_once(builder, context.get_data_type(types.float32),
+                                       size=context.get_constant(types.intp, count.literal_value))
+
+        return types.CPointer(types.float32)(count), codegen
+
+    carray = numba.carray
+else:
+    stack_floats = carray = None
+
+
 def set_num_threads(threads: int) -> None:
     """Threads for the parallel kernels; NumPy's own BLAS threads are left to the environment."""
     if USE_NUMBA:

@@ -34,10 +34,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnlite._jit import USE_NUMBA, njit, prange
+from nnlite._jit import USE_NUMBA, carray, njit, prange, stack_floats
 from nnlite.errors import ShapeError
 from nnlite.ops._checks import pair, require_array, require_out
 
+LANES = 16  # output channels per vector in the lanes kernel: 16 float32 fill a 512-bit register
+PIXEL_BLOCK = 16  # pixels per lanes-kernel block: 16 accumulators + 1 weight vector of the 32 registers
+LANES_MIN_CHANNELS = 12  # fewer output channels would leave most of each vector idle: wide kernel
 WIDE_CHUNK = 512  # pixels per accumulator strip: 4 strips of 2 KB stay in L1
 CHANNEL_BLOCK = 4
 # strips 64 bytes longer than a chunk: at exactly 2 KB apart, the store to one accumulator and the
@@ -154,6 +157,75 @@ def _conv3x3_wide_kernel(xpad, first_channel, weight, bias, oy, ox, dil, hout, w
 
 
 @njit(parallel=True, fastmath=True)
+def _conv3x3_lanes_kernel(xpad, first_channel, wpack, bias, oy, ox, dil, hout, wout, relu, out):
+    batch, hb, wb = xpad.shape[0], xpad.shape[2], xpad.shape[3]
+    cblocks, cin, cout = wpack.shape[0], wpack.shape[1], out.shape[1]
+    planes = xpad.reshape(batch, xpad.shape[1], hb * wb)
+    xblocks = (wout + PIXEL_BLOCK - 1) // PIXEL_BLOCK
+    row = dil * wb
+    taps = np.array([0, dil, 2 * dil, row, row + dil, row + 2 * dil, 2 * row, 2 * row + dil, 2 * row + 2 * dil])
+    for job in prange(batch * cblocks * hout * xblocks):
+        b = job // (cblocks * hout * xblocks)
+        cb = job // (hout * xblocks) % cblocks
+        y = job // xblocks % hout
+        # a row's last block moves left to end where the row ends: it recomputes some of its
+        # neighbour's pixels rather than read past the window
+        x0 = min(job % xblocks * PIXEL_BLOCK, wout - PIXEL_BLOCK)
+        p0 = (oy + y) * wb + ox + x0
+        acc = carray(stack_floats(256), 256)  # acc[16 * pixel + lane], LANES == PIXEL_BLOCK == 16
+        for k in range(LANES):
+            bk = bias[cb * LANES + k]
+            acc[0 + k] = bk; acc[16 + k] = bk; acc[32 + k] = bk; acc[48 + k] = bk
+            acc[64 + k] = bk; acc[80 + k] = bk; acc[96 + k] = bk; acc[112 + k] = bk
+            acc[128 + k] = bk; acc[144 + k] = bk; acc[160 + k] = bk; acc[176 + k] = bk
+            acc[192 + k] = bk; acc[208 + k] = bk; acc[224 + k] = bk; acc[240 + k] = bk
+        for ci in range(cin):
+            plane = planes[b, first_channel + ci]
+            wc = wpack[cb, ci]
+            for t in range(9):
+                src = plane[p0 + taps[t]: p0 + taps[t] + PIXEL_BLOCK]
+                wv = wc[t]
+                v0, v1, v2, v3, v4, v5, v6, v7 = src[0], src[1], src[2], src[3], src[4], src[5], src[6], src[7]
+                v8, v9, v10, v11, v12, v13, v14, v15 = src[8], src[9], src[10], src[11], src[12], src[13], src[14], src[15]
+                for k in range(LANES):
+                    w = wv[k]
+                    acc[0 + k] += v0 * w; acc[16 + k] += v1 * w; acc[32 + k] += v2 * w; acc[48 + k] += v3 * w
+                    acc[64 + k] += v4 * w; acc[80 + k] += v5 * w; acc[96 + k] += v6 * w; acc[112 + k] += v7 * w
+                    acc[128 + k] += v8 * w; acc[144 + k] += v9 * w; acc[160 + k] += v10 * w; acc[176 + k] += v11 * w
+                    acc[192 + k] += v12 * w; acc[208 + k] += v13 * w; acc[224 + k] += v14 * w; acc[240 + k] += v15 * w
+        for k in range(min(LANES, cout - cb * LANES)):
+            dst = out[b, cb * LANES + k, y]
+            for q in range(PIXEL_BLOCK):
+                value = acc[16 * q + k]
+                dst[x0 + q] = max(value, 0.0) if relu else value
+    return out
+
+
+def pack_lanes_weights(weight):
+    """K x C x 3 x 3 -> ceil(K/16) x C x 9 x 16: a tap's weights for 16 output channels side by side
+    (one vector), zero for the channels past K."""
+    k, c = weight.shape[:2]
+    blocks = (k + LANES - 1) // LANES
+    packed = np.zeros((blocks * LANES, c, 9), np.float32)
+    packed[:k] = weight.reshape(k, c, 9)
+    return np.ascontiguousarray(packed.reshape(blocks, LANES, c, 9).transpose(0, 2, 3, 1))
+
+
+def _pad_bias(bias):
+    padded = np.zeros(-(-bias.shape[0] // LANES) * LANES, np.float32)
+    padded[: bias.shape[0]] = bias
+    return padded
+
+
+def _conv3x3(xpad, first_channel, weight, bias, oy, ox, dil, hout, wout, relu, out):
+    """Stride-1 3x3: the lanes kernel where it fills its vectors, the wide kernel otherwise."""
+    if weight.shape[0] >= LANES_MIN_CHANNELS and wout >= PIXEL_BLOCK:
+        return _conv3x3_lanes_kernel(xpad, first_channel, pack_lanes_weights(weight), _pad_bias(bias),
+                                     oy, ox, dil, hout, wout, relu, out)
+    return _conv3x3_wide_kernel(xpad, first_channel, weight, bias, oy, ox, dil, hout, wout, relu, out)
+
+
+@njit(parallel=True, fastmath=True)
 def _conv2d_rows_kernel(xpad, first_channel, weight, bias, oy, ox, sh, sw, dh, dw, hout, wout, relu, out):
     batch = xpad.shape[0]
     cout, cin, kh, kw = weight.shape
@@ -252,10 +324,10 @@ def conv2d_padded(xpad, weight, bias, origin, out_size, stride=1, dilation=1, re
     if not USE_NUMBA:
         return _conv2d_numpy(xpad, first_channel, weight, bias, oy, ox, sh, sw, dh, dw, hout, wout, relu, out)
     if kh == kw == 3 and sh == sw == 1 and dh == dw:
-        return _conv3x3_wide_kernel(xpad, first_channel, weight, bias, oy, ox, dh, hout, wout, relu, out)
+        return _conv3x3(xpad, first_channel, weight, bias, oy, ox, dh, hout, wout, relu, out)
     if kh == kw == 3 and sh == sw == 2 and dh == dw == 1:
         phases = _space_to_depth(xpad, first_channel, weight.shape[1], oy, ox, hout, wout)
-        return _conv3x3_wide_kernel(phases, 0, space_to_depth_weights(weight), bias, 0, 0, 1, hout, wout, relu, out)
+        return _conv3x3(phases, 0, space_to_depth_weights(weight), bias, 0, 0, 1, hout, wout, relu, out)
     return _conv2d_rows_kernel(xpad, first_channel, weight, bias, oy, ox, sh, sw, dh, dw, hout, wout, relu, out)
 
 
