@@ -40,6 +40,8 @@ from nnlite.ops._checks import pair, require_array, require_out
 
 LANES = 16  # output channels per vector in the lanes kernel: 16 float32 fill a 512-bit register
 PIXEL_BLOCK = 16  # pixels per lanes-kernel block: 16 accumulators + 1 weight vector of the 32 registers
+BLOCK_GROUP = 4  # pixel blocks that share each chunk of input channels
+CHANNEL_CHUNK = 16  # input channels per pass over a block group: 16 x 9 weight vectors = 9 KB
 LANES_MIN_CHANNELS = 12  # fewer output channels would leave most of each vector idle: wide kernel
 WIDE_CHUNK = 512  # pixels per accumulator strip: 4 strips of 2 KB stay in L1
 CHANNEL_BLOCK = 4
@@ -157,72 +159,91 @@ def _conv3x3_wide_kernel(xpad, first_channel, weight, bias, oy, ox, dil, hout, w
 
 
 @njit(parallel=True, fastmath=True)
-def _conv3x3_lanes_kernel(xpad, first_channel, wpack, bias, oy, ox, dil, hout, wout, relu, out):
+def _conv_lanes_kernel(xpad, first_channel, wpack, taps, bias, oy, ox, hout, wout, relu, out):
     batch, hb, wb = xpad.shape[0], xpad.shape[2], xpad.shape[3]
     cblocks, cin, cout = wpack.shape[0], wpack.shape[1], out.shape[1]
     planes = xpad.reshape(batch, xpad.shape[1], hb * wb)
     xblocks = (wout + PIXEL_BLOCK - 1) // PIXEL_BLOCK
-    row = dil * wb
-    taps = np.array([0, dil, 2 * dil, row, row + dil, row + 2 * dil, 2 * row, 2 * row + dil, 2 * row + 2 * dil])
-    for job in prange(batch * cblocks * hout * xblocks):
-        b = job // (cblocks * hout * xblocks)
-        cb = job // (hout * xblocks) % cblocks
-        y = job // xblocks % hout
-        # a row's last block moves left to end where the row ends: it recomputes some of its
-        # neighbour's pixels rather than read past the window
-        x0 = min(job % xblocks * PIXEL_BLOCK, wout - PIXEL_BLOCK)
-        p0 = (oy + y) * wb + ox + x0
-        acc = carray(stack_floats(256), 256)  # acc[16 * pixel + lane], LANES == PIXEL_BLOCK == 16
-        for k in range(LANES):
-            bk = bias[cb * LANES + k]
-            acc[0 + k] = bk; acc[16 + k] = bk; acc[32 + k] = bk; acc[48 + k] = bk
-            acc[64 + k] = bk; acc[80 + k] = bk; acc[96 + k] = bk; acc[112 + k] = bk
-            acc[128 + k] = bk; acc[144 + k] = bk; acc[160 + k] = bk; acc[176 + k] = bk
-            acc[192 + k] = bk; acc[208 + k] = bk; acc[224 + k] = bk; acc[240 + k] = bk
-        for ci in range(cin):
-            plane = planes[b, first_channel + ci]
-            wc = wpack[cb, ci]
-            for t in range(9):
-                src = plane[p0 + taps[t]: p0 + taps[t] + PIXEL_BLOCK]
-                wv = wc[t]
-                v0, v1, v2, v3, v4, v5, v6, v7 = src[0], src[1], src[2], src[3], src[4], src[5], src[6], src[7]
-                v8, v9, v10, v11, v12, v13, v14, v15 = src[8], src[9], src[10], src[11], src[12], src[13], src[14], src[15]
-                for k in range(LANES):
-                    w = wv[k]
-                    acc[0 + k] += v0 * w; acc[16 + k] += v1 * w; acc[32 + k] += v2 * w; acc[48 + k] += v3 * w
-                    acc[64 + k] += v4 * w; acc[80 + k] += v5 * w; acc[96 + k] += v6 * w; acc[112 + k] += v7 * w
-                    acc[128 + k] += v8 * w; acc[144 + k] += v9 * w; acc[160 + k] += v10 * w; acc[176 + k] += v11 * w
-                    acc[192 + k] += v12 * w; acc[208 + k] += v13 * w; acc[224 + k] += v14 * w; acc[240 + k] += v15 * w
-        for k in range(min(LANES, cout - cb * LANES)):
-            dst = out[b, cb * LANES + k, y]
-            for q in range(PIXEL_BLOCK):
-                value = acc[16 * q + k]
-                dst[x0 + q] = max(value, 0.0) if relu else value
+    groups = (xblocks + BLOCK_GROUP - 1) // BLOCK_GROUP
+    for job in prange(batch * cblocks * hout * groups):
+        b = job // (cblocks * hout * groups)
+        cb = job // (hout * groups) % cblocks
+        y = job // groups % hout
+        first_block = job % groups * BLOCK_GROUP
+        blocks = min(BLOCK_GROUP, xblocks - first_block)
+        acc = carray(stack_floats(256), 256)  # acc[16 * pixel + lane]: LANES == PIXEL_BLOCK == 16
+        # the group's partial sums between input-channel chunks: each chunk's inputs and weights
+        # then stay in L1 while the group's blocks reuse them
+        partial = carray(stack_floats(1024), 1024)  # BLOCK_GROUP * 256
+        for ci0 in range(0, cin, CHANNEL_CHUNK):
+            for g in range(blocks):
+                # a row's last block moves left to end where the row ends: it recomputes some of
+                # its neighbour's pixels rather than read past the window
+                x0 = min((first_block + g) * PIXEL_BLOCK, wout - PIXEL_BLOCK)
+                p0 = (oy + y) * wb + ox + x0
+                saved = partial[g * 256: g * 256 + 256]
+                if ci0 == 0:
+                    for k in range(LANES):
+                        bk = bias[cb * LANES + k]
+                        acc[0 + k] = bk; acc[16 + k] = bk; acc[32 + k] = bk; acc[48 + k] = bk
+                        acc[64 + k] = bk; acc[80 + k] = bk; acc[96 + k] = bk; acc[112 + k] = bk
+                        acc[128 + k] = bk; acc[144 + k] = bk; acc[160 + k] = bk; acc[176 + k] = bk
+                        acc[192 + k] = bk; acc[208 + k] = bk; acc[224 + k] = bk; acc[240 + k] = bk
+                else:
+                    for i in range(256):
+                        acc[i] = saved[i]
+                for ci in range(ci0, min(ci0 + CHANNEL_CHUNK, cin)):
+                    plane = planes[b, first_channel + ci]
+                    wc = wpack[cb, ci]
+                    for t in range(taps.shape[0]):
+                        src = plane[p0 + taps[t]: p0 + taps[t] + PIXEL_BLOCK]
+                        wv = wc[t]
+                        # the pixel loop unrolled by hand: then LLVM turns the lane loop into one
+                        # vector multiply-add per pixel and keeps all 16 sums in registers
+                        v0, v1, v2, v3, v4, v5, v6, v7 = src[0], src[1], src[2], src[3], src[4], src[5], src[6], src[7]
+                        v8, v9, v10, v11, v12, v13, v14, v15 = src[8], src[9], src[10], src[11], src[12], src[13], src[14], src[15]
+                        for k in range(LANES):
+                            w = wv[k]
+                            acc[0 + k] += v0 * w; acc[16 + k] += v1 * w; acc[32 + k] += v2 * w; acc[48 + k] += v3 * w
+                            acc[64 + k] += v4 * w; acc[80 + k] += v5 * w; acc[96 + k] += v6 * w; acc[112 + k] += v7 * w
+                            acc[128 + k] += v8 * w; acc[144 + k] += v9 * w; acc[160 + k] += v10 * w; acc[176 + k] += v11 * w
+                            acc[192 + k] += v12 * w; acc[208 + k] += v13 * w; acc[224 + k] += v14 * w; acc[240 + k] += v15 * w
+                if ci0 + CHANNEL_CHUNK < cin:
+                    for i in range(256):
+                        saved[i] = acc[i]
+                else:
+                    for k in range(min(LANES, cout - cb * LANES)):
+                        dst = out[b, cb * LANES + k, y]
+                        for q in range(PIXEL_BLOCK):
+                            value = acc[16 * q + k]
+                            dst[x0 + q] = max(value, 0.0) if relu else value
     return out
 
 
 def pack_lanes_weights(weight):
-    """K x C x 3 x 3 -> ceil(K/16) x C x 9 x 16: a tap's weights for 16 output channels side by side
-    (one vector), zero for the channels past K."""
-    k, c = weight.shape[:2]
+    """K x C x R x S -> ceil(K/16) x C x R*S x 16: a tap's weights for 16 output channels side by
+    side (one vector), zero for the channels past K."""
+    k, c, r, s = weight.shape
     blocks = (k + LANES - 1) // LANES
-    packed = np.zeros((blocks * LANES, c, 9), np.float32)
-    packed[:k] = weight.reshape(k, c, 9)
-    return np.ascontiguousarray(packed.reshape(blocks, LANES, c, 9).transpose(0, 2, 3, 1))
+    packed = np.zeros((blocks * LANES, c, r * s), np.float32)
+    packed[:k] = weight.reshape(k, c, r * s)
+    return np.ascontiguousarray(packed.reshape(blocks, LANES, c, r * s).transpose(0, 2, 3, 1))
 
 
-def _pad_bias(bias):
-    padded = np.zeros(-(-bias.shape[0] // LANES) * LANES, np.float32)
-    padded[: bias.shape[0]] = bias
-    return padded
-
-
-def _conv3x3(xpad, first_channel, weight, bias, oy, ox, dil, hout, wout, relu, out):
-    """Stride-1 3x3: the lanes kernel where it fills its vectors, the wide kernel otherwise."""
-    if weight.shape[0] >= LANES_MIN_CHANNELS and wout >= PIXEL_BLOCK:
-        return _conv3x3_lanes_kernel(xpad, first_channel, pack_lanes_weights(weight), _pad_bias(bias),
-                                     oy, ox, dil, hout, wout, relu, out)
-    return _conv3x3_wide_kernel(xpad, first_channel, weight, bias, oy, ox, dil, hout, wout, relu, out)
+def _conv_stride1(xpad, first_channel, weight, bias, oy, ox, dil, hout, wout, relu, out):
+    """Stride-1 convolution: the lanes kernel where it fills its vectors, else the wide kernel (3x3)
+    or the row kernel."""
+    cout, _, kh, kw = weight.shape
+    if cout >= LANES_MIN_CHANNELS and wout >= PIXEL_BLOCK:
+        wb = xpad.shape[3]
+        taps = np.array([r * dil * wb + s * dil for r in range(kh) for s in range(kw)], np.int64)
+        padded_bias = np.zeros(-(-cout // LANES) * LANES, np.float32)
+        padded_bias[:cout] = bias
+        return _conv_lanes_kernel(xpad, first_channel, pack_lanes_weights(weight), taps, padded_bias,
+                                  oy, ox, hout, wout, relu, out)
+    if kh == kw == 3:
+        return _conv3x3_wide_kernel(xpad, first_channel, weight, bias, oy, ox, dil, hout, wout, relu, out)
+    return _conv2d_rows_kernel(xpad, first_channel, weight, bias, oy, ox, 1, 1, dil, dil, hout, wout, relu, out)
 
 
 @njit(parallel=True, fastmath=True)
@@ -323,11 +344,14 @@ def conv2d_padded(xpad, weight, bias, origin, out_size, stride=1, dilation=1, re
     weight = np.ascontiguousarray(weight)
     if not USE_NUMBA:
         return _conv2d_numpy(xpad, first_channel, weight, bias, oy, ox, sh, sw, dh, dw, hout, wout, relu, out)
-    if kh == kw == 3 and sh == sw == 1 and dh == dw:
-        return _conv3x3(xpad, first_channel, weight, bias, oy, ox, dh, hout, wout, relu, out)
+    if sh == sw == 1 and dh == dw:
+        return _conv_stride1(xpad, first_channel, weight, bias, oy, ox, dh, hout, wout, relu, out)
     if kh == kw == 3 and sh == sw == 2 and dh == dw == 1:
         phases = _space_to_depth(xpad, first_channel, weight.shape[1], oy, ox, hout, wout)
-        return _conv3x3(phases, 0, space_to_depth_weights(weight), bias, 0, 0, 1, hout, wout, relu, out)
+        phased = space_to_depth_weights(weight)
+        if cout >= LANES_MIN_CHANNELS and wout >= PIXEL_BLOCK:
+            phased = phased[:, :, :2, :2]  # a 2x2 conv: the lanes kernel skips the zero taps
+        return _conv_stride1(phases, 0, phased, bias, 0, 0, 1, hout, wout, relu, out)
     return _conv2d_rows_kernel(xpad, first_channel, weight, bias, oy, ox, sh, sw, dh, dw, hout, wout, relu, out)
 
 
@@ -342,5 +366,8 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, relu=False, ou
     if ho < 1 or wo < 1:
         raise ShapeError(f"conv2d: a {x.shape[2]}x{x.shape[3]} input is too small for a {weight.shape[2]}x{weight.shape[3]} "
                          f"kernel at dilation {dilation} and padding {padding}")
-    xpad = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw))) if ph or pw else x
+    xpad = x
+    if ph or pw:  # np.zeros and one copy: np.pad takes twice as long
+        xpad = np.zeros((n, x.shape[1], x.shape[2] + 2 * ph, x.shape[3] + 2 * pw), np.float32)
+        xpad[:, :, ph: ph + x.shape[2], pw: pw + x.shape[3]] = x
     return conv2d_padded(xpad, weight, bias, (0, 0), (ho, wo), stride, dilation, relu, out)
