@@ -17,24 +17,28 @@ if os.environ.get("NNLITE_DISABLE_NUMBA", "") not in ("1", "true", "yes"):
         pass
 
 
-def _allow_512_bit_vectors() -> None:
+def _allow_512_bit_vectors() -> bool:
     """LLVM tunes AVX-512 Intel cores to prefer 256-bit vectors (older Xeons lose clock speed on
     wider ones); the conv kernels ran 15-25 % faster with full-width vectors in bench.ops when
     freshly compiled (less clear with cached code, see README). Numba
     builds its code generator lazily at the first compile, from numba.config.CPU_FEATURES, so
     setting that here takes effect, unless the user chose NUMBA_CPU_NAME/NUMBA_CPU_FEATURES or
-    NNLITE_PREFER_256_BIT=1."""
+    NNLITE_PREFER_256_BIT=1. Returns whether the kernels get 512-bit vectors."""
     if numba.config.CPU_NAME or numba.config.CPU_FEATURES or os.environ.get("NNLITE_PREFER_256_BIT") == "1":
-        return
+        return False
     from llvmlite import binding
 
     features = binding.get_host_cpu_features().flatten()
     if "+avx512f" in features.split(","):
         numba.config.CPU_FEATURES = features + ",-prefer-256-bit"
+        return True
+    return False
 
 
-if USE_NUMBA:
-    _allow_512_bit_vectors()
+# The conv "lanes" kernel keeps 16 pixels x 16 channels of sums in registers, which takes 16 of the
+# 32 registers of AVX-512; with 256-bit (AVX2) or 128-bit (NEON) vectors the same sums need 32 or 64
+# registers and spill, so there the conv uses its wide kernel instead.
+VECTORS_512_BIT = USE_NUMBA and _allow_512_bit_vectors()
 
 
 def njit(parallel: bool = False, fastmath: bool = False):

@@ -3,7 +3,9 @@ import pytest
 from conftest import assert_close
 
 from nnlite import ShapeError
-from nnlite.ops.conv2d import _conv2d_numpy, conv2d, conv2d_padded, conv2d_reference
+from nnlite._jit import USE_NUMBA, VECTORS_512_BIT
+from nnlite.ops.conv2d import (_conv2d_numpy, _conv3x3_wide_kernel, _conv_lanes_kernel, conv2d, conv2d_padded,
+                               conv2d_reference, pack_lanes_weights)
 
 TOL = 1e-4  # float32 sums of up to 576 products of unit-scale values
 
@@ -28,6 +30,15 @@ GENERAL_SHAPES = [
     (1, 6, 9, 9, 5, 3, 3, 1, 0, 3),        # dilation without padding
     (1, 6, 9, 10, 5, 3, 3, 3, 2, 2),       # stride 3 dilated
 ]
+# shapes the lanes kernel takes (>= 12 output channels, >= 16 output columns): partial channel
+# block, a row's last block moved left, several input-channel chunks, other kernel sizes
+LANES_SHAPES = [
+    (2, 16, 9, 37, 20, 3, 3, 1, 2, 2),     # batch 2, 20 = 16 + 4 channels, 37 = 2 x 16 + 5 columns
+    (1, 40, 5, 16, 16, 3, 3, 1, 6, 6),     # 40 = 2.5 chunks of 16 input channels, one block per row
+    (1, 3, 16, 40, 13, 3, 3, 2, 1, 1),     # the initial conv's stride-2 rewrite at a lanes width
+    (1, 8, 5, 70, 12, 1, 1, 1, 0, 1),      # 1x1 kernel, 70 columns = 5 blocks in two groups
+    (1, 3, 7, 18, 16, 5, 5, 1, (2, 3), 1), # 5x5, uneven padding
+]
 
 
 def make_case(rng, n, c, h, w, k, r, s):
@@ -42,7 +53,7 @@ def case_id(case):
     return f"n{n}-{c}to{k}-{h}x{w}-k{r}x{s}-s{st}-p{p}-d{d}".replace(" ", "")
 
 
-@pytest.mark.parametrize("case", MODEL_SHAPES + GENERAL_SHAPES, ids=case_id)
+@pytest.mark.parametrize("case", MODEL_SHAPES + GENERAL_SHAPES + LANES_SHAPES, ids=case_id)
 @pytest.mark.parametrize("relu", [False, True], ids=["linear", "relu"])
 def test_conv2d_matches_reference(rng, case, relu):
     n, c, h, w, k, r, s, stride, padding, dilation = case
@@ -66,6 +77,39 @@ def test_numpy_fallback_matches_reference(rng, case):
     assert_close(out, want, TOL, "conv2d numpy fallback")
 
 
+needs_numba = pytest.mark.skipif(not USE_NUMBA, reason="Numba kernels disabled")
+
+
+@needs_numba
+@pytest.mark.parametrize("case", [c for c in LANES_SHAPES if c[7] == 1 and c[8] != (2, 3)] + [MODEL_SHAPES[4]], ids=case_id)
+def test_lanes_and_wide_kernels_match_reference(rng, case):
+    """Both stride-1 kernels on the same shapes, called directly: the dispatcher picks one by CPU
+    (the lanes kernel needs AVX-512), and each must be right wherever it is picked."""
+    n, c, h, w, k, r, s, _, padding, dilation = case
+    x, weight, bias = make_case(rng, n, c, h, w, k, r, s)
+    want = conv2d_reference(x, weight, bias, 1, padding, dilation, relu=True)
+    xpad = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    ho, wo = want.shape[2:]
+    taps = np.array([i * dilation * xpad.shape[3] + j * dilation for i in range(r) for j in range(s)], np.int64)
+    lanes_bias = np.zeros(-(-k // 16) * 16, np.float32)
+    lanes_bias[:k] = bias
+    out = np.full_like(want, np.nan)
+    _conv_lanes_kernel(xpad, 0, pack_lanes_weights(weight), taps, lanes_bias, 0, 0, ho, wo, True, out)
+    assert_close(out, want, TOL, "lanes kernel")
+    if r == s == 3:
+        out = np.full_like(want, np.nan)
+        _conv3x3_wide_kernel(xpad, 0, weight, bias, 0, 0, dilation, ho, wo, True, out)
+        assert_close(out, want, TOL, "wide kernel")
+
+
+def test_lanes_kernel_is_used_where_it_fits():
+    """A guard on the dispatch rule: on an AVX-512 machine the dense-block shapes must not silently
+    fall back to the slower wide kernel."""
+    from nnlite.ops.conv2d import _lanes_fit
+    assert _lanes_fit(16, 64) == VECTORS_512_BIT
+    assert not _lanes_fit(8, 64) and not _lanes_fit(16, 15)
+
+
 def test_delta_kernel_is_identity(rng):
     x = rng.standard_normal((1, 3, 7, 5)).astype(np.float32)
     weight = np.zeros((3, 3, 3, 3), np.float32)
@@ -75,14 +119,15 @@ def test_delta_kernel_is_identity(rng):
         np.testing.assert_array_equal(conv2d(x, weight, None, padding=dilation, dilation=dilation), x)
 
 
-def test_writes_into_a_channel_slice_of_a_bordered_buffer(rng):
+@pytest.mark.parametrize("width", [8, 21], ids=["wide-kernel", "lanes-kernel"])
+def test_writes_into_a_channel_slice_of_a_bordered_buffer(rng, width):
     """The graph's use: read leading channels of a padded buffer, write a strided slice of another."""
-    x, weight, bias = make_case(rng, 1, 16, 10, 8, 16, 3, 3)
+    x, weight, bias = make_case(rng, 1, 16, 10, width, 16, 3, 3)
     border = 8
-    buffer = np.zeros((1, 40, 10 + 2 * border, 8 + 2 * border), np.float32)
+    buffer = np.zeros((1, 40, 10 + 2 * border, width + 2 * border), np.float32)
     buffer[:, 5:21, border:-border, border:-border] = x
-    target = np.full((1, 24, 10, 8), np.nan, np.float32)
-    conv2d_padded(buffer, weight, bias, (border - 4, border - 4), (10, 8), dilation=4, out=target[:, 4:20], first_channel=5)
+    target = np.full((1, 24, 10, width), np.nan, np.float32)
+    conv2d_padded(buffer, weight, bias, (border - 4, border - 4), (10, width), dilation=4, out=target[:, 4:20], first_channel=5)
     assert_close(target[:, 4:20], conv2d_reference(x, weight, bias, 1, 4, 4), TOL, "bordered conv")
     assert np.isnan(target[:, :4]).all() and np.isnan(target[:, 20:]).all()
 

@@ -11,21 +11,30 @@ followed by ``relu`` when ``relu=True``):
 
 where xpad is x with ph rows / pw columns of zeros on each side.
 
-Two Numba kernels:
-- ``_conv3x3_wide_kernel`` for the 3x3, stride-1 convolutions that carry almost all of the model's
-  work, at any dilation. It treats each zero-padded input plane as one flat row of Hb*Wb values and
-  computes a "wide" output over the same row pitch Wb: every tap is then one contiguous shifted slice
-  of that plane, the inner loop runs over hundreds of pixels with no index arithmetic, and the
-  Wb - Wo extra columns per row are computed and discarded. Four output channels share each loaded
-  input vector (register blocking); accumulators start at the bias; bias, ReLU and the scatter to the
-  (possibly strided) destination are fused into the last pass.
+Three Numba kernels:
+- ``_conv_lanes_kernel`` for stride-1 convolutions with at least 12 output channels (the dense
+  block, and the first layer after the rewrite below) on CPUs with 512-bit vectors. One vector holds
+  one pixel's sums for 16 output channels; a block of 16 pixels in a row keeps its 16 vectors of sums
+  in registers (a stack buffer LLVM promotes, see ``nnlite._jit.stack_floats``) for the whole
+  loop over input channels and taps, so each multiply-add costs one broadcast input value and no
+  memory traffic for the sums. Weights are packed per call as [channel block][C][tap][16 lanes].
+  Input channels go in chunks of 16 over a group of four blocks, so a chunk's inputs and weights
+  stay in L1 while the group reuses them. Measured on the 64->16 dilation-8 layer, 1 thread:
+  about 105-125 GFLOP/s, against 55-95 for the wide kernel.
+- ``_conv3x3_wide_kernel`` for the other 3x3, stride-1 convolutions at any dilation (few output
+  channels, narrow images, CPUs without AVX-512). It treats each zero-padded input plane as one flat
+  row of Hb*Wb values and computes a "wide" output over the same row pitch Wb: every tap is then one
+  contiguous shifted slice of that plane, the inner loop runs over hundreds of pixels with no index
+  arithmetic, and the Wb - Wo extra columns per row are computed and discarded. Four output
+  channels share each loaded input vector; accumulators start at the bias; bias, ReLU and the
+  scatter to the (possibly strided) destination are fused into the last pass.
 - ``_conv2d_rows_kernel``, the general case (any kernel size and stride), one output row at a time.
 
-A 3x3 stride-2 conv (the model's first layer) is rewritten for the wide kernel by space-to-depth:
-the padded input splits into its four (row, column) parity phases, 4*C planes at half size, and the
-conv becomes a stride-1 2x2 conv over them (``space_to_depth_weights``), run as a 3x3 whose third
-row and column are zero. That is 4x the multiply-adds of the original but on the fast kernel, far
-quicker than strided loads.
+A 3x3 stride-2 conv (the model's first layer) is rewritten by space-to-depth: the padded input
+splits into its four (row, column) parity phases, 4*C planes at half size, and the conv becomes a
+stride-1 2x2 conv over them (``space_to_depth_weights``; the wide kernel runs it as a 3x3 whose
+third row and column are zero). That is 16/9 (wide kernel: 4x) the multiply-adds of the original,
+on a fast kernel, and far quicker than strided loads.
 
 ``conv2d_padded`` takes an input that already carries a zero border, so a caller that keeps its
 activations in bordered buffers (nnlite.graph) never copies them to pad.
@@ -34,7 +43,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnlite._jit import USE_NUMBA, carray, njit, prange, stack_floats
+from nnlite._jit import USE_NUMBA, VECTORS_512_BIT, carray, njit, prange, stack_floats
 from nnlite.errors import ShapeError
 from nnlite.ops._checks import pair, require_array, require_out
 
@@ -230,11 +239,15 @@ def pack_lanes_weights(weight):
     return np.ascontiguousarray(packed.reshape(blocks, LANES, c, r * s).transpose(0, 2, 3, 1))
 
 
+def _lanes_fit(cout, wout):
+    return VECTORS_512_BIT and cout >= LANES_MIN_CHANNELS and wout >= PIXEL_BLOCK
+
+
 def _conv_stride1(xpad, first_channel, weight, bias, oy, ox, dil, hout, wout, relu, out):
     """Stride-1 convolution: the lanes kernel where it fills its vectors, else the wide kernel (3x3)
     or the row kernel."""
     cout, _, kh, kw = weight.shape
-    if cout >= LANES_MIN_CHANNELS and wout >= PIXEL_BLOCK:
+    if _lanes_fit(cout, wout):
         wb = xpad.shape[3]
         taps = np.array([r * dil * wb + s * dil for r in range(kh) for s in range(kw)], np.int64)
         padded_bias = np.zeros(-(-cout // LANES) * LANES, np.float32)
@@ -349,7 +362,7 @@ def conv2d_padded(xpad, weight, bias, origin, out_size, stride=1, dilation=1, re
     if kh == kw == 3 and sh == sw == 2 and dh == dw == 1:
         phases = _space_to_depth(xpad, first_channel, weight.shape[1], oy, ox, hout, wout)
         phased = space_to_depth_weights(weight)
-        if cout >= LANES_MIN_CHANNELS and wout >= PIXEL_BLOCK:
+        if _lanes_fit(cout, wout):
             phased = phased[:, :, :2, :2]  # a 2x2 conv: the lanes kernel skips the zero taps
         return _conv_stride1(phases, 0, phased, bias, 0, 0, 1, hout, wout, relu, out)
     return _conv2d_rows_kernel(xpad, first_channel, weight, bias, oy, ox, sh, sw, dh, dw, hout, wout, relu, out)
