@@ -12,9 +12,8 @@ followed by ``relu`` when ``relu=True``):
 where xpad is x with ph rows / pw columns of zeros on each side.
 
 Three Numba kernels:
-- ``_conv_lanes_kernel`` for stride-1 convolutions with at least 12 output channels or 32 input
-  channels (the dense block, the final conv, and the first layer after the rewrite below) on CPUs
-  with 512-bit vectors. One vector holds
+- ``_conv_lanes_kernel`` for stride-1 convolutions with at least 12 output channels (the dense
+  block, and the first layer after the rewrite below) on CPUs with 512-bit vectors. One vector holds
   one pixel's sums for 16 output channels; a block of 16 pixels in a row keeps its 16 vectors of sums
   in registers (a stack buffer LLVM promotes, see ``nnlite._jit.stack_floats``) for the whole
   loop over input channels and taps, so each multiply-add costs one broadcast input value and no
@@ -52,10 +51,7 @@ LANES = 16  # output channels per vector in the lanes kernel: 16 float32 fill a 
 PIXEL_BLOCK = 16  # pixels per lanes-kernel block: 16 accumulators + 1 weight vector of the 32 registers
 BLOCK_GROUP = 4  # pixel blocks that share each chunk of input channels
 CHANNEL_CHUNK = 16  # input channels per pass over a block group: 16 x 9 weight vectors = 9 KB
-# below 12 output channels most of each vector would idle and the wide kernel is faster, except over
-# many input channels (the 64->2 final conv: 1.2x faster in lanes, measured with bench.ops)
-LANES_MIN_CHANNELS = 12
-LANES_MIN_INPUT_CHANNELS = 32
+LANES_MIN_CHANNELS = 12  # fewer output channels would leave most of each vector idle: wide kernel
 WIDE_CHUNK = 512  # pixels per accumulator strip: 4 strips of 2 KB stay in L1
 CHANNEL_BLOCK = 4
 # strips 64 bytes longer than a chunk: at exactly 2 KB apart, the store to one accumulator and the
@@ -243,15 +239,15 @@ def pack_lanes_weights(weight):
     return np.ascontiguousarray(packed.reshape(blocks, LANES, c, r * s).transpose(0, 2, 3, 1))
 
 
-def _lanes_fit(cout, cin, wout):
-    return VECTORS_512_BIT and (cout >= LANES_MIN_CHANNELS or cin >= LANES_MIN_INPUT_CHANNELS) and wout >= PIXEL_BLOCK
+def _lanes_fit(cout, wout):
+    return VECTORS_512_BIT and cout >= LANES_MIN_CHANNELS and wout >= PIXEL_BLOCK
 
 
 def _conv_stride1(xpad, first_channel, weight, bias, oy, ox, dil, hout, wout, relu, out):
     """Stride-1 convolution: the lanes kernel where it fills its vectors, else the wide kernel (3x3)
     or the row kernel."""
-    cout, cin, kh, kw = weight.shape
-    if _lanes_fit(cout, cin, wout):
+    cout, _, kh, kw = weight.shape
+    if _lanes_fit(cout, wout):
         wb = xpad.shape[3]
         taps = np.array([r * dil * wb + s * dil for r in range(kh) for s in range(kw)], np.int64)
         padded_bias = np.zeros(-(-cout // LANES) * LANES, np.float32)
@@ -366,7 +362,7 @@ def conv2d_padded(xpad, weight, bias, origin, out_size, stride=1, dilation=1, re
     if kh == kw == 3 and sh == sw == 2 and dh == dw == 1:
         phases = _space_to_depth(xpad, first_channel, weight.shape[1], oy, ox, hout, wout)
         phased = space_to_depth_weights(weight)
-        if _lanes_fit(cout, phased.shape[1], wout):
+        if _lanes_fit(cout, wout):
             phased = phased[:, :, :2, :2]  # a 2x2 conv: the lanes kernel skips the zero taps
         return _conv_stride1(phases, 0, phased, bias, 0, 0, 1, hout, wout, relu, out)
     return _conv2d_rows_kernel(xpad, first_channel, weight, bias, oy, ox, sh, sw, dh, dw, hout, wout, relu, out)
