@@ -51,7 +51,9 @@ LANES = 16  # output channels per vector in the lanes kernel: 16 float32 fill a 
 PIXEL_BLOCK = 16  # pixels per lanes-kernel block: 16 accumulators + 1 weight vector of the 32 registers
 BLOCK_GROUP = 4  # pixel blocks that share each chunk of input channels
 CHANNEL_CHUNK = 16  # input channels per pass over a block group: 16 x 9 weight vectors = 9 KB
-LANES_MIN_CHANNELS = 12  # fewer output channels would leave most of each vector idle: wide kernel
+# below 12 output channels most of each vector idles: in bench.ops the lanes kernel was 1.2-1.4x
+# slower than the wide one on the 11->8 feathering conv and 2.2x slower on the 64->2 final conv
+LANES_MIN_CHANNELS = 12
 WIDE_CHUNK = 512  # pixels per accumulator strip: 4 strips of 2 KB stay in L1
 CHANNEL_BLOCK = 4
 # strips 64 bytes longer than a chunk: at exactly 2 KB apart, the store to one accumulator and the
