@@ -18,6 +18,7 @@ import numpy as np
 
 from bench.common import configuration, print_configuration, set_threads, summary
 from nnlite.ops import conv2d
+from nnlite.ops.conv2d import conv2d_kernel_name
 
 
 def model_layers(size: int):
@@ -56,7 +57,7 @@ def main(argv=None):
     print(f"# nnlite JIT compile / cache load, all conv kernels: {time.perf_counter() - t0:.2f} s")
 
     records = []
-    print(f"{'layer':<22}{'size':>5}{'thr':>4} | {'nnlite min/med/max ms':>24} {'GF/s':>6} | {'torch min/med/max ms':>24} {'GF/s':>6} | ratio")
+    print(f"{'layer':<22}{'size':>5}{'thr':>4}{'kernel':>7} | {'nnlite min/med/max ms':>24} {'GF/s':>6} | {'torch min/med/max ms':>24} {'GF/s':>6} | ratio")
     for size in sizes:
         for threads in thread_counts:
             set_threads(threads)
@@ -84,10 +85,11 @@ def main(argv=None):
                     t = time.perf_counter(); run_nnlite(); times["nnlite"].append(time.perf_counter() - t)
                     if run_torch:
                         t = time.perf_counter(); run_torch(); times["torch"].append(time.perf_counter() - t)
-                record = {"layer": name, "size": size, "threads": threads, "flops": flops,
+                kernel = conv2d_kernel_name(weight.shape, stride, dilation, out.shape[3])
+                record = {"layer": name, "size": size, "threads": threads, "flops": flops, "kernel": kernel,
                           "nnlite": summary(times["nnlite"])}
                 record["nnlite"]["gflops"] = flops / record["nnlite"]["median_ms"] / 1e6
-                line = (f"{name:<22}{size:>5}{threads:>4} | "
+                line = (f"{name:<22}{size:>5}{threads:>4}{kernel:>7} | "
                         f"{record['nnlite']['min_ms']:7.3f}/{record['nnlite']['median_ms']:7.3f}/{record['nnlite']['max_ms']:7.3f}  "
                         f"{record['nnlite']['gflops']:6.1f} | ")
                 if times["torch"]:

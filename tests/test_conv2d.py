@@ -102,12 +102,15 @@ def test_lanes_and_wide_kernels_match_reference(rng, case):
         assert_close(out, want, TOL, "wide kernel")
 
 
+@needs_numba
 def test_lanes_kernel_is_used_where_it_fits():
     """A guard on the dispatch rule: on an AVX-512 machine the dense-block shapes must not silently
     fall back to the slower wide kernel."""
-    from nnlite.ops.conv2d import _lanes_fit
-    assert _lanes_fit(16, 64) == VECTORS_512_BIT
-    assert not _lanes_fit(8, 64) and not _lanes_fit(16, 15)
+    from nnlite.ops.conv2d import conv2d_kernel_name as kernel
+    assert kernel((16, 64, 3, 3), 1, 8, 64) == ("lanes" if VECTORS_512_BIT else "wide")
+    assert kernel((13, 3, 3, 3), 2, 1, 64) == ("lanes" if VECTORS_512_BIT else "wide")
+    assert kernel((8, 11, 3, 3), 1, 1, 64) == kernel((16, 16, 3, 3), 1, 2, 15) == "wide"
+    assert kernel((16, 16, 5, 5), 2, 1, 64) == "rows"
 
 
 def test_delta_kernel_is_identity(rng):

@@ -245,6 +245,20 @@ def _lanes_fit(cout, wout):
     return VECTORS_512_BIT and cout >= LANES_MIN_CHANNELS and wout >= PIXEL_BLOCK
 
 
+def conv2d_kernel_name(weight_shape, stride=1, dilation=1, out_width=1):
+    """The kernel conv2d runs for a layer: "lanes", "wide", "rows" or "numpy" (benchmarks print it)."""
+    cout, _, kh, kw = weight_shape
+    (sh, sw), (dh, dw) = pair("stride", stride), pair("dilation", dilation)
+    if not USE_NUMBA:
+        return "numpy"
+    if (sh == sw == 1 and dh == dw) or (kh == kw == 3 and sh == sw == 2 and dh == dw == 1):
+        if _lanes_fit(cout, out_width):
+            return "lanes"
+        if kh == kw == 3:
+            return "wide"
+    return "rows"
+
+
 def _conv_stride1(xpad, first_channel, weight, bias, oy, ox, dil, hout, wout, relu, out):
     """Stride-1 convolution: the lanes kernel where it fills its vectors, else the wide kernel (3x3)
     or the row kernel."""
