@@ -1,7 +1,16 @@
 """Portrait matting on nnlite: the fast deep matting network, pre/post-processing and the CLI."""
 from pathlib import Path
 
-DEFAULT_WEIGHTS = Path(__file__).resolve().parent / "weights" / "fdm-128.h5"
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+# the shipped networks, by the name --weights also accepts: the paper's width (the default) and a
+# dense block twice as wide, about 2x slower and clearly more accurate (README, "Quality")
+SHIPPED_WEIGHTS = {"fdm-128": WEIGHTS_DIR / "fdm-128.h5", "fdm-128-g32": WEIGHTS_DIR / "fdm-128-g32.h5"}
+DEFAULT_WEIGHTS = SHIPPED_WEIGHTS["fdm-128"]
+
+
+def resolve_weights(name_or_path) -> Path:
+    """A shipped network's name (see SHIPPED_WEIGHTS) or a weights file's path -> the path."""
+    return SHIPPED_WEIGHTS.get(str(name_or_path), Path(name_or_path))
 
 
 def __getattr__(name):

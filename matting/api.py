@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 import nnlite
-from matting import DEFAULT_WEIGHTS
+from matting import DEFAULT_WEIGHTS, resolve_weights
 from matting.model import MattingNetwork
 from matting.refine import BAND_ROWS, GUIDED_EPS, GUIDED_RADIUS, guided_upsample, to_gray01
 from nnlite.errors import NnliteError
@@ -81,7 +81,7 @@ class Timings:
 class Matter:
     def __init__(self, weights=DEFAULT_WEIGHTS, size: int | None = None, refine: str = "guided", threads: int | None = None,
                  guided_radius: int = GUIDED_RADIUS, guided_eps: float = GUIDED_EPS):
-        self.network = MattingNetwork(str(weights))
+        self.network = MattingNetwork(str(resolve_weights(weights)))
         self.size = int(size or self.network.attrs["inference_size"])
         if self.size < 2:
             raise InputError(f"inference size {self.size} is too small; use 64 or more")

@@ -31,7 +31,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from matting import DEFAULT_WEIGHTS
+from matting import resolve_weights
 from matting.api import Matter
 from matting.refine import guided_filter, guided_upsample, to_gray01
 
@@ -119,7 +119,8 @@ def main(argv=None):
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="labelled portrait folder (default: %(default)s)")
     parser.add_argument("--list", default="test.txt", help="id list inside --data to score (default: %(default)s)")
     parser.add_argument("--validation-list", default="unlisted.txt", help="ids for tuning the guided filter (default: %(default)s)")
-    parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS, help="nnlite weights (default: the shipped file)")
+    parser.add_argument("--weights", default="fdm-128", type=resolve_weights,
+                        help="shipped network name (fdm-128, fdm-128-g32) or nnlite weights file (default: %(default)s)")
     parser.add_argument("--size", type=int, default=None, help="inference long side (default: from the weights file)")
     parser.add_argument("--gf-radius", type=int, help="classic guided filter radius (default: tuned)")
     parser.add_argument("--gf-eps", type=float, help="classic guided filter eps (default: tuned)")

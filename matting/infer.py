@@ -27,7 +27,7 @@ OUTPUT_TYPES = ("alpha", "rgba", "composite", "blur")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from matting import DEFAULT_WEIGHTS
+    from matting import resolve_weights
 
     p = argparse.ArgumentParser(prog="python -m matting.infer", description=__doc__, epilog=EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -43,7 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--refine", choices=("guided", "none"), default="guided",
                    help="full-resolution matte: fast guided upsampling or plain bilinear (default: %(default)s)")
     p.add_argument("--threads", type=int, default=os.cpu_count(), help="compute threads (default: %(default)s, all cores)")
-    p.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS, help="nnlite weights file (default: the shipped fdm-128.h5)")
+    p.add_argument("--weights", default="fdm-128", type=resolve_weights,
+                   help="a shipped network, fdm-128 (the paper's width) or fdm-128-g32 (twice as wide: "
+                        "more accurate, about 2x slower), or an nnlite weights file (default: %(default)s)")
     p.add_argument("--recursive", action="store_true", help="also process images in sub-folders")
     p.add_argument("--max-pixels", type=float, default=120e6, help="refuse images larger than this (default: %(default).0f)")
     p.add_argument("--json", nargs="?", const="-", metavar="PATH",

@@ -49,6 +49,12 @@ def test_output_types(tmp_path, kind):
     assert image.shape == ((512, 512, 4) if kind == "rgba" else (512, 512, 3))
 
 
+def test_weights_by_shipped_name(tmp_path):
+    assert run_cli(EXAMPLE, "-o", tmp_path / "a.png", "-t", "alpha", "--weights", "fdm-128-g32") == 0
+    alpha = cv2.imread(str(tmp_path / "a.png"), cv2.IMREAD_UNCHANGED)
+    assert alpha[100:200, 180:300].mean() > 0.7 * 255 and alpha[0:60, 0:60].mean() < 0.5 * 255
+
+
 def test_background_image_and_refine_none(tmp_path):
     background = tmp_path / "back.png"
     cv2.imwrite(str(background), np.full((30, 40, 3), (255, 0, 0), np.uint8))

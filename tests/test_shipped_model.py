@@ -1,4 +1,4 @@
-"""The shipped default weights: provenance, sane output, and parity with the torch reference."""
+"""The shipped weights (both networks): provenance, sane output, and parity with the torch reference."""
 from pathlib import Path
 
 import cv2
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from conftest import assert_close
 
-from matting import DEFAULT_WEIGHTS
+from matting import SHIPPED_WEIGHTS
 from matting.api import Matter, network_size
 from matting.model import MattingNetwork
 from nnlite.weights import load_weights
@@ -14,16 +14,21 @@ from nnlite.weights import load_weights
 EXAMPLE = Path(__file__).resolve().parent.parent / "matting" / "examples" / "astronaut.jpg"
 
 
-def test_weights_file_records_its_provenance():
-    attrs = load_weights(DEFAULT_WEIGHTS).attrs
+@pytest.fixture(params=sorted(SHIPPED_WEIGHTS))
+def shipped(request):
+    return SHIPPED_WEIGHTS[request.param]
+
+
+def test_weights_file_records_its_provenance(shipped):
+    attrs = load_weights(shipped).attrs
     assert len(attrs["source_checkpoint_sha256"]) == 64
     assert "EG1800" in attrs["training_data"] and attrs["training_command"].startswith("python -m convert.train")
     assert attrs["inference_size"] == 128
-    assert DEFAULT_WEIGHTS.stat().st_size < 400_000
+    assert shipped.stat().st_size < 400_000
 
 
-def test_alpha_is_a_matte_at_the_image_size():
-    matter = Matter()
+def test_alpha_is_a_matte_at_the_image_size(shipped):
+    matter = Matter(shipped)
     image = cv2.imread(str(EXAMPLE))
     alpha = matter.predict(image)
     assert alpha.shape == image.shape[:2] and alpha.dtype == np.float32
@@ -32,11 +37,11 @@ def test_alpha_is_a_matte_at_the_image_size():
 
 
 @pytest.mark.parametrize("source", ["random", "astronaut"])
-def test_shipped_weights_parity_with_torch(source):
+def test_shipped_weights_parity_with_torch(shipped, source):
     torch = pytest.importorskip("torch")
     from convert.export import model_from_weights
 
-    network = MattingNetwork(str(DEFAULT_WEIGHTS))
+    network = MattingNetwork(str(shipped))
     model = model_from_weights(network.weights)
     if source == "random":
         x = np.random.default_rng(5).random((2, 3, 128, 96), dtype=np.float32)
@@ -51,9 +56,9 @@ def test_shipped_weights_parity_with_torch(source):
     assert_close(out["alpha"], alpha.clamp(0, 1).numpy(), 1e-4, "alpha")
 
 
-def test_shipped_npz_twin_matches_the_hdf5_file():
+def test_shipped_npz_twin_matches_the_hdf5_file(shipped):
     from nnlite.weights import twin_path
 
-    h5, npz = load_weights(DEFAULT_WEIGHTS), load_weights(twin_path(DEFAULT_WEIGHTS))
+    h5, npz = load_weights(shipped), load_weights(twin_path(shipped))
     assert h5.attrs == npz.attrs and h5.tensors.keys() == npz.tensors.keys()
     assert all(h5.tensors[k].tobytes() == npz.tensors[k].tobytes() for k in h5.tensors)
