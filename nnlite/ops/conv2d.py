@@ -241,10 +241,6 @@ def pack_lanes_weights(weight):
     return np.ascontiguousarray(packed.reshape(blocks, LANES, c, r * s).transpose(0, 2, 3, 1))
 
 
-def _lanes_fit(cout, wout):
-    return VECTORS_512_BIT and cout >= LANES_MIN_CHANNELS and wout >= PIXEL_BLOCK
-
-
 def conv2d_kernel_name(weight_shape, stride=1, dilation=1, out_width=1):
     """The kernel conv2d runs for a layer: "lanes", "wide", "rows" or "numpy" (benchmarks print it)."""
     cout, _, kh, kw = weight_shape
@@ -252,27 +248,21 @@ def conv2d_kernel_name(weight_shape, stride=1, dilation=1, out_width=1):
     if not USE_NUMBA:
         return "numpy"
     if (sh == sw == 1 and dh == dw) or (kh == kw == 3 and sh == sw == 2 and dh == dw == 1):
-        if _lanes_fit(cout, out_width):
+        if VECTORS_512_BIT and cout >= LANES_MIN_CHANNELS and out_width >= PIXEL_BLOCK:
             return "lanes"
         if kh == kw == 3:
             return "wide"
     return "rows"
 
 
-def _conv_stride1(xpad, first_channel, weight, bias, oy, ox, dil, hout, wout, relu, out):
-    """Stride-1 convolution: the lanes kernel where it fills its vectors, else the wide kernel (3x3)
-    or the row kernel."""
+def _run_lanes(xpad, first_channel, weight, bias, oy, ox, dil, hout, wout, relu, out):
     cout, _, kh, kw = weight.shape
-    if _lanes_fit(cout, wout):
-        wb = xpad.shape[3]
-        taps = np.array([r * dil * wb + s * dil for r in range(kh) for s in range(kw)], np.int64)
-        padded_bias = np.zeros(-(-cout // LANES) * LANES, np.float32)
-        padded_bias[:cout] = bias
-        return _conv_lanes_kernel(xpad, first_channel, pack_lanes_weights(weight), taps, padded_bias,
-                                  oy, ox, hout, wout, relu, out)
-    if kh == kw == 3:
-        return _conv3x3_wide_kernel(xpad, first_channel, weight, bias, oy, ox, dil, hout, wout, relu, out)
-    return _conv2d_rows_kernel(xpad, first_channel, weight, bias, oy, ox, 1, 1, dil, dil, hout, wout, relu, out)
+    wb = xpad.shape[3]
+    taps = np.array([r * dil * wb + s * dil for r in range(kh) for s in range(kw)], np.int64)
+    padded_bias = np.zeros(-(-cout // LANES) * LANES, np.float32)
+    padded_bias[:cout] = bias
+    return _conv_lanes_kernel(xpad, first_channel, pack_lanes_weights(weight), taps, padded_bias,
+                              oy, ox, hout, wout, relu, out)
 
 
 @njit(parallel=True, fastmath=True)
@@ -371,17 +361,20 @@ def conv2d_padded(xpad, weight, bias, origin, out_size, stride=1, dilation=1, re
     out = require_out(out, (xpad.shape[0], cout, hout, wout))
     xpad = np.ascontiguousarray(xpad)
     weight = np.ascontiguousarray(weight)
-    if not USE_NUMBA:
+    kernel = conv2d_kernel_name(weight.shape, stride, dilation, wout)
+    if kernel == "numpy":
         return _conv2d_numpy(xpad, first_channel, weight, bias, oy, ox, sh, sw, dh, dw, hout, wout, relu, out)
-    if sh == sw == 1 and dh == dw:
-        return _conv_stride1(xpad, first_channel, weight, bias, oy, ox, dh, hout, wout, relu, out)
-    if kh == kw == 3 and sh == sw == 2 and dh == dw == 1:
-        phases = _space_to_depth(xpad, first_channel, weight.shape[1], oy, ox, hout, wout)
-        phased = space_to_depth_weights(weight)
-        if _lanes_fit(cout, wout):
-            phased = phased[:, :, :2, :2]  # a 2x2 conv: the lanes kernel skips the zero taps
-        return _conv_stride1(phases, 0, phased, bias, 0, 0, 1, hout, wout, relu, out)
-    return _conv2d_rows_kernel(xpad, first_channel, weight, bias, oy, ox, sh, sw, dh, dw, hout, wout, relu, out)
+    if kernel == "rows":
+        return _conv2d_rows_kernel(xpad, first_channel, weight, bias, oy, ox, sh, sw, dh, dw, hout, wout, relu, out)
+    if sh == 2:  # the 3x3 stride-2 conv, as a stride-1 conv over the input's parity phases
+        xpad = _space_to_depth(xpad, first_channel, weight.shape[1], oy, ox, hout, wout)
+        weight = space_to_depth_weights(weight)
+        if kernel == "lanes":
+            weight = weight[:, :, :2, :2]  # a 2x2 conv: the lanes kernel skips the zero taps
+        first_channel, oy, ox, dh = 0, 0, 0, 1
+    if kernel == "lanes":
+        return _run_lanes(xpad, first_channel, weight, bias, oy, ox, dh, hout, wout, relu, out)
+    return _conv3x3_wide_kernel(xpad, first_channel, weight, bias, oy, ox, dh, hout, wout, relu, out)
 
 
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, relu=False, out=None):
