@@ -15,9 +15,9 @@ soft alpha (alpha/NNNNN.png) and the binary mask (masks/NNNNN.png), all at full 
 Metrics, alpha in [0, 1], averaged over images: MSE (paper eq. 10); Grad (eq. 9: mean over pixels of
 the L2 norm of the difference of the two alpha gradients, central differences); SAD (sum of absolute
 differences, in thousands); IoU of (alpha > 0.5) against the mask; Edge%, the share of the MSE that
-comes from pixels within EDGE_BAND_PX pixels of the mask's outline (mse_edge in the JSON). Edge% says how much of the MSE an
-edge refiner (the guided filter, the feathering block) can reach at all: the rest is whole regions
-the segmentation got wrong.
+comes from pixels within EDGE_BAND_PX pixels of the mask's outline (mse_edge in the JSON). Edge% is
+how much of the MSE an edge refiner (the guided filter, the feathering block) can reach at all: the
+rest is whole regions the segmentation got wrong.
 """
 from __future__ import annotations
 
