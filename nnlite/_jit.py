@@ -19,8 +19,8 @@ if os.environ.get("NNLITE_DISABLE_NUMBA", "") not in ("1", "true", "yes"):
 
 def _allow_512_bit_vectors() -> bool:
     """LLVM tunes AVX-512 Intel cores to prefer 256-bit vectors (older Xeons lose clock speed on
-    wider ones); the conv kernels ran 15-25 % faster with full-width vectors in bench.ops when
-    freshly compiled (less clear with cached code, see README). Numba
+    wider ones); the wide conv kernel ran 15-25 % faster with full-width vectors in bench.ops when
+    freshly compiled, and the lanes kernel needs them (see VECTORS_512_BIT). Numba
     builds its code generator lazily at the first compile, from numba.config.CPU_FEATURES, so
     setting that here takes effect, unless the user chose NUMBA_CPU_NAME/NUMBA_CPU_FEATURES or
     NNLITE_PREFER_256_BIT=1. Returns whether the kernels get 512-bit vectors."""

@@ -20,7 +20,7 @@ Three Numba kernels:
   memory traffic for the sums. Weights are packed per call as [channel block][C][tap][16 lanes].
   Input channels go in chunks of 16 over a group of four blocks, so a chunk's inputs and weights
   stay in L1 while the group reuses them. Measured on the 64->16 dilation-8 layer, 1 thread:
-  about 105-125 GFLOP/s, against 55-95 for the wide kernel.
+  90-125 GFLOP/s in bench.ops, against 55-95 for the wide kernel.
 - ``_conv3x3_wide_kernel`` for the other 3x3, stride-1 convolutions at any dilation (few output
   channels, narrow images, CPUs without AVX-512). It treats each zero-padded input plane as one flat
   row of Hb*Wb values and computes a "wide" output over the same row pitch Wb: every tap is then one
