@@ -41,11 +41,13 @@ def _allow_512_bit_vectors() -> bool:
 VECTORS_512_BIT = USE_NUMBA and _allow_512_bit_vectors()
 
 
-def njit(parallel: bool = False, fastmath: bool = False):
-    """numba.njit(cache=True, ...) or, without Numba, the undecorated function (never called then)."""
+def njit(parallel: bool = False, fastmath: bool = False, inline: str = "never"):
+    """numba.njit(cache=True, ...) or, without Numba, the undecorated function (never called then).
+    inline="always" inlines a helper into its callers in Numba's own IR: a helper that takes an
+    array then costs no call and no reference counting inside the caller's loops."""
     if not USE_NUMBA:
         return lambda function: function
-    return numba.njit(cache=True, nogil=True, parallel=parallel, fastmath=fastmath)
+    return numba.njit(cache=True, nogil=True, parallel=parallel, fastmath=fastmath, inline=inline)
 
 
 if USE_NUMBA:

@@ -1,0 +1,180 @@
+"""Training of the encoder-decoder matting network (convert/encoder_decoder.py) on people of every
+kind: EG1800 portraits + CCP full-body photos, composited onto streets and rendered scenes
+(convert/people_data.py).
+
+One stage trains the segmenter and the feathering block together: the feathering block starts as
+the identity on S_F (convert/model.py), so the alpha loss is sound from the first step.
+
+    loss = CE(logits, mask) + Dice(S_F, alpha) + Charbonnier(alpha_pred - alpha) + w * compositional
+
+AdamW, linear warm-up, then cosine decay to 2 % of the peak over --steps. The run is made to go on
+in chunks on a 2-core machine: `last.pt` is written every few minutes (model, optimiser, step,
+random state is a function of the step), `--resume` continues from it, and `best.pt` keeps the
+best model on the validation lists (CCP val.txt and EG1800 unlisted.txt, at 256 px long side, by
+their mean foreground IoU). Validation never touches EG1800 test.txt or the kept-aside CCP ids.
+
+    python -m convert.train_encoder_decoder --out runs/ed --arch mnv2-unet [--resume]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import signal
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from convert.encoder_decoder import ARCHITECTURES, EncoderDecoderMatting
+from convert.model import DEFAULT_BOX_RADIUS
+from convert.people_data import SHARED_DATA, SampleMaker, load_people, load_streets, validation_set
+from convert.train import charbonnier, matting_loss
+
+CHECKPOINT_SECONDS = 300
+
+
+def dice_loss(foreground, alpha, eps=1.0):
+    inter = (foreground * alpha).sum((1, 2, 3))
+    total = foreground.sum((1, 2, 3)) + alpha.sum((1, 2, 3))
+    return (1 - (2 * inter + eps) / (total + eps)).mean()
+
+
+def training_loss(logits, scores, alpha_pred, alpha_true, masks, images, colour_weight):
+    segmentation = F.cross_entropy(logits, masks) + dice_loss(scores[:, 1:2], alpha_true)
+    return segmentation + matting_loss(alpha_pred, alpha_true, images, colour_weight, charbonnier)
+
+
+@torch.no_grad()
+def evaluate_set(model, images, alphas, batch=16):
+    """Mean per-image foreground IoU (alpha >= 0.5 on both sides) and MSE of the clipped alpha."""
+    model.eval()
+    ious, errors = [], []
+    for start in range(0, len(images), batch):
+        pred = model.predict_alpha(torch.from_numpy(images[start:start + batch])).numpy()
+        truth = alphas[start:start + batch]
+        for p, t in zip(pred, truth):
+            fg, true_fg = p >= 0.5, t >= 0.5
+            union = np.logical_or(fg, true_fg).sum()
+            ious.append(1.0 if union == 0 else np.logical_and(fg, true_fg).sum() / union)
+            errors.append(float(np.mean((p - t) ** 2)))
+    return float(np.mean(ious)), float(np.mean(errors))
+
+
+def learning_rate(step, total, peak, warmup=300):
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return peak * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-root", type=Path, default=SHARED_DATA,
+                        help="folder holding eg1800/, ccp/ and camvid/ (default: %(default)s)")
+    parser.add_argument("--out", type=Path, required=True, help="run folder for checkpoints and the log")
+    parser.add_argument("--arch", choices=sorted(ARCHITECTURES), default="mnv2-unet", help="design (default: %(default)s)")
+    parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "fdm", help="decoded-data cache (default: %(default)s)")
+    parser.add_argument("--steps", type=int, default=20000, help="total steps of the schedule (default: %(default)s)")
+    parser.add_argument("--lr", type=float, default=3e-3, help="peak AdamW learning rate (default: %(default)s)")
+    parser.add_argument("--batch", type=int, default=16, help="batch size (default: %(default)s)")
+    parser.add_argument("--size", type=int, default=192, help="training crop side in pixels (default: %(default)s)")
+    parser.add_argument("--box-radius", type=int, default=DEFAULT_BOX_RADIUS, help="FB box radius r (default: %(default)s)")
+    parser.add_argument("--colour-weight", type=float, default=0.5, help="compositional loss weight (default: %(default)s)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default: %(default)s; leave a core free)")
+    parser.add_argument("--validate-every", type=int, default=500, help="steps between validations (default: %(default)s)")
+    parser.add_argument("--stop-after-minutes", type=float, default=0,
+                        help="write last.pt and stop after this long, to be resumed (default: run to the end)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    parser.add_argument("--init", type=Path, help="start from this checkpoint's model (a fresh schedule)")
+    parser.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    args = parser.parse_args(argv)
+
+    for name in ("eg1800", "ccp", "camvid"):
+        if not (args.data_root / name).is_dir():
+            parser.error(f"{args.data_root / name} is not a folder; pass --data-root with eg1800/, ccp/ and camvid/")
+    resume_path = args.out / "last.pt"
+    if args.resume and not resume_path.exists():
+        parser.error(f"--resume: {resume_path} does not exist")
+    torch.set_num_threads(args.threads)
+    args.out.mkdir(parents=True, exist_ok=True)
+    log = open(args.out / "train.log", "a")
+
+    def say(msg):
+        line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {msg}"
+        print(line, file=sys.stderr, flush=True)
+        log.write(line + "\n")
+        log.flush()
+
+    people = (load_people(args.data_root / "eg1800", "train.txt", args.cache)
+              + load_people(args.data_root / "ccp", "train.txt", args.cache))
+    maker = SampleMaker(people, load_streets(args.data_root / "camvid", args.cache), args.size, seed=args.seed)
+    validation = {"ccp-val": validation_set(args.data_root / "ccp", "val.txt", args.cache),
+                  "eg1800-unlisted": validation_set(args.data_root / "eg1800", "unlisted.txt", args.cache)}
+
+    torch.manual_seed(args.seed)
+    model = EncoderDecoderMatting(args.arch, args.box_radius)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
+    step, best = 0, -math.inf
+    if args.resume:
+        state = torch.load(resume_path, weights_only=True)
+        if state["arch"] != model.arch:
+            parser.error(f"--resume: {resume_path} holds architecture {state['arch']}, not --arch {args.arch}")
+        model.load_state_dict(state["model"])
+        optimiser.load_state_dict(state["optimiser"])
+        step, best = state["step"], state["best"]
+        say(f"resumed at step {step} (best validation IoU {best:.4f})")
+    elif args.init:
+        model.load_state_dict(torch.load(args.init, weights_only=True)["model"])
+    say(f"config {json.dumps({k: str(v) for k, v in vars(args).items()})}; "
+        f"{sum(p.numel() for p in model.parameters())} parameters")
+
+    def save(name, metrics=None):
+        torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict(), "step": step, "best": best,
+                    "arch": model.arch, "box_radius": args.box_radius, "metrics": metrics or {},
+                    "config": {k: str(v) for k, v in vars(args).items()}}, args.out / f"{name}.tmp")
+        (args.out / f"{name}.tmp").replace(args.out / name)
+
+    stop = {"now": False}
+    signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
+    started, last_save, t0, running = time.time(), time.time(), time.time(), []
+    model.train()
+    while step < args.steps and not stop["now"]:
+        lr = learning_rate(step, args.steps, args.lr)
+        for group in optimiser.param_groups:
+            group["lr"] = lr
+        rng = np.random.default_rng([args.seed, step])
+        images, alphas, masks = map(torch.from_numpy, maker.batch(rng, args.batch))
+        logits, scores, alpha = model(images)
+        loss = training_loss(logits, scores, alpha, alphas, masks, images, args.colour_weight)
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        step += 1
+        running.append(loss.item())
+        if step % args.validate_every == 0 or step == args.steps:
+            metrics = {name: evaluate_set(model, *data) for name, data in validation.items()}
+            model.train()
+            score = float(np.mean([iou for iou, _ in metrics.values()]))
+            rate = len(running) / (time.time() - t0)
+            say(f"step {step}/{args.steps} loss {np.mean(running):.4f} lr {lr:.2e} "
+                + " ".join(f"{name} iou {iou:.4f} mse {mse:.4f}" for name, (iou, mse) in metrics.items())
+                + f" ({rate:.2f} steps/s, eta {(args.steps - step) / rate / 60:.0f} min)")
+            running, t0 = [], time.time()
+            if score > best:
+                best = score
+                save("best.pt", metrics)
+        if time.time() - last_save > CHECKPOINT_SECONDS:
+            save("last.pt")
+            last_save = time.time()
+        if args.stop_after_minutes and time.time() - started > 60 * args.stop_after_minutes:
+            break
+    save("last.pt")
+    say("training finished" if step >= args.steps else f"paused at step {step}; continue with --resume")
+
+
+if __name__ == "__main__":
+    main()

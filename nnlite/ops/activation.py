@@ -1,0 +1,117 @@
+"""Elementwise activations, alone or fused into the ops that end with one.
+
+Contract (each matches the torch function named):
+
+    x    any shape, float32;  out  same shape
+    none       out = x
+    relu       out = max(x, 0)                                  torch.relu
+    hardswish  out = x * min(max(x + 3, 0), 6) / 6              F.hardswish
+    sigmoid    out = 1 / (1 + exp(-x))                          torch.sigmoid
+
+Kernels take the activation as a small integer code (ACTIVATION_CODES) so that one compiled kernel
+serves all of them; ``activate`` is the scalar form they inline. The sigmoid clamps its exponent
+so that exp never overflows (the result is then exactly 0 or 1 in float32 anyway).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from nnlite._jit import USE_NUMBA, njit, prange
+from nnlite.errors import ShapeError
+from nnlite.ops._checks import require_out
+
+ACTIVATION_CODES = {"none": 0, "relu": 1, "hardswish": 2, "sigmoid": 3}
+
+
+def activation_code(name: str) -> int:
+    if name not in ACTIVATION_CODES:
+        raise ShapeError(f"activation: {name!r} is not one of {', '.join(ACTIVATION_CODES)}")
+    return ACTIVATION_CODES[name]
+
+
+def activation_reference(x, name: str):
+    v = x.astype(np.float64)
+    if name == "relu":
+        v = np.maximum(v, 0)
+    elif name == "hardswish":
+        v = v * np.clip(v + 3, 0, 6) / 6
+    elif name == "sigmoid":
+        v = 1 / (1 + np.exp(-v))
+    elif name != "none":
+        raise ShapeError(f"activation: {name!r} is not one of {', '.join(ACTIVATION_CODES)}")
+    return v.astype(np.float32)
+
+
+# float32 constants: a Python float literal is a float64 in Numba, and one of them in an
+# expression turned a whole fused loop into scalar double-precision code
+_ZERO, _ONE, _THREE, _SIX, _SIXTH, _EXP_LIMIT = (np.float32(v) for v in (0, 1, 3, 6, 1 / 6, 80))
+
+
+@njit(fastmath=True)
+def activate(v, code):
+    if code == 1:
+        return max(v, _ZERO)
+    if code == 2:
+        return v * min(max(v + _THREE, _ZERO), _SIX) * _SIXTH
+    if code == 3:
+        return _ONE / (_ONE + np.exp(min(-v, _EXP_LIMIT)))
+    return v
+
+
+@njit(fastmath=True, inline="always")
+def activate_span(flat, start, count, code):
+    """flat[start: start + count] = act(flat[start: start + count]) in place (start, count uint64).
+    One loop per activation: a loop that picks the activation per element cannot be vectorised
+    (the sigmoid's exp is a call), so fused kernels write their sums first and finish with this."""
+    if code == 1:
+        for j in range(count):
+            flat[start + j] = max(flat[start + j], _ZERO)
+    elif code == 2:
+        for j in range(count):
+            v = flat[start + j]
+            flat[start + j] = v * min(max(v + _THREE, _ZERO), _SIX) * _SIXTH
+    elif code == 3:
+        for j in range(count):
+            flat[start + j] = _ONE / (_ONE + np.exp(min(-flat[start + j], _EXP_LIMIT)))
+
+
+@njit(parallel=True, fastmath=True)
+def _activation_kernel(x, code, out):
+    flat_in, flat_out = x.reshape(-1), out.reshape(-1)
+    n = flat_in.shape[0]
+    chunk = 4096
+    for job in prange((n + chunk - 1) // chunk):
+        for i in range(job * chunk, min(n, job * chunk + chunk)):
+            flat_out[i] = activate(flat_in[i], code)
+    return out
+
+
+def activation_numpy(x, name: str, out):
+    """Vectorised fallback; also the in-place tail of the NumPy paths of the fused ops."""
+    if name == "relu":
+        np.maximum(x, 0, out=out)
+    elif name == "hardswish":
+        tmp = np.clip(x + np.float32(3), 0, 6)
+        np.multiply(x, tmp, out=out)
+        out *= np.float32(1 / 6)
+    elif name == "sigmoid":
+        np.negative(x, out=out)
+        np.minimum(out, 80, out=out)
+        np.exp(out, out=out)
+        out += 1
+        np.reciprocal(out, out=out)
+    elif out is not x:
+        out[...] = x
+    return out
+
+
+def activation(x, name: str, out=None):
+    if not isinstance(x, np.ndarray) or x.dtype != np.float32:
+        raise ShapeError(f"activation: expected a float32 numpy array, got {getattr(x, 'dtype', type(x).__name__)}")
+    code = activation_code(name)
+    out = require_out(out, x.shape)
+    if USE_NUMBA and x.flags.c_contiguous and out.flags.c_contiguous:
+        return _activation_kernel(x, code, out)
+    return activation_numpy(x, name, out)

@@ -1,0 +1,198 @@
+"""depthwise_conv2d: one R x S filter per channel (groups = channels), stride, zero padding,
+dilation, bias and a fused activation.
+
+Contract (matches ``torch.nn.functional.conv2d(x, weight, bias, stride, padding, dilation,
+groups=C)`` followed by the activation named, see nnlite.ops.activation):
+
+    x       N x C x H x W      float32
+    weight  C x 1 x R x S      float32 (torch's order for groups = C)
+    bias    C                  float32 or None
+    out     N x C x Ho x Wo,   Ho = (H + 2*ph - dh*(R-1) - 1) // sh + 1   (likewise Wo)
+    out[n,c,y,x] = act(bias[c] + sum_{r,s} weight[c,0,r,s] * xpad[n, c, y*sh + r*dh, x*sw + s*dw])
+
+Depthwise work is a few multiply-adds per loaded value, so it is bound by memory traffic, not
+arithmetic: the kernel gives each job one channel plane, keeps the filter's taps in registers and
+writes every output row once, straight from its R input rows (3x3 filters: all nine taps in one
+expression; other sizes: one pass per tap over the output row, which stays in L1). The activation
+is applied to the row while it is in L1. ``depthwise_conv2d_padded`` reads a window of an input
+that already carries a zero border (nnlite.graph's buffers), so nothing is ever copied to pad.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from nnlite._jit import USE_NUMBA, njit, prange
+from nnlite.errors import ShapeError
+from nnlite.ops._checks import pair, require_array, require_out
+from nnlite.ops.activation import activate_span, activation_code, activation_numpy, activation_reference
+from nnlite.ops.conv2d import conv2d_output_shape
+from nnlite.ops.pointwise_conv2d import as_window
+
+
+def depthwise_conv2d_output_shape(x_shape, weight_shape, stride=1, padding=0, dilation=1):
+    return conv2d_output_shape(x_shape, (weight_shape[0], 1) + tuple(weight_shape[2:]), stride, padding, dilation)
+
+
+def depthwise_conv2d_reference(x, weight, bias=None, stride=1, padding=0, dilation=1, activation="none"):
+    """Slow and obviously right: a window dot product per output pixel and channel, in float64."""
+    (sh, sw), (ph, pw), (dh, dw) = pair("stride", stride), pair("padding", padding), pair("dilation", dilation)
+    n, c, ho, wo = depthwise_conv2d_output_shape(x.shape, weight.shape, stride, padding, dilation)
+    r, s = weight.shape[2:]
+    xpad = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    w = weight[:, 0].astype(np.float64)
+    out = np.zeros((n, c, ho, wo))
+    for y in range(ho):
+        for x_ in range(wo):
+            window = xpad[:, :, y * sh: y * sh + dh * (r - 1) + 1: dh, x_ * sw: x_ * sw + dw * (s - 1) + 1: dw]
+            out[:, :, y, x_] = (window * w[None]).sum(axis=(2, 3))
+    if bias is not None:
+        out += bias[None, :, None, None]
+    return activation_reference(out, activation)
+
+
+@njit(parallel=True, fastmath=True)
+def _depthwise3x3_kernel(xbuf, x_first, oy, ox, weight, bias, sh, sw, dh, dw, hout, wout, code, obuf, o_first, o_oy, o_ox):
+    """xbuf, obuf: whole C-contiguous buffers, windows given by first channel and corner. Flat
+    uint64 indices, no views: see pointwise_conv2d._pointwise_kernel for why."""
+    batch, xc, xh, xw = xbuf.shape
+    oc, oh, ow = obuf.shape[1], obuf.shape[2], obuf.shape[3]
+    channels = weight.shape[0]
+    xf, of = xbuf.reshape(-1), obuf.reshape(-1)
+    d1, d2, step, one = np.uint64(dw), np.uint64(2 * dw), np.uint64(sw), np.uint64(1)
+    row_step = np.uint64(dh * xw)
+    for job in prange(batch * channels):
+        b, c = job // channels, job % channels
+        w = weight[c, 0]
+        w00, w01, w02, w10, w11, w12, w20, w21, w22 = w[0, 0], w[0, 1], w[0, 2], w[1, 0], w[1, 1], w[1, 2], w[2, 0], w[2, 1], w[2, 2]
+        bc = bias[c]
+        # even / odd columns of the three input rows of a stride-2 output row
+        split = np.empty((6, wout + 1) if sw == 2 else (6, 1), np.float32)
+        e0, o0, e1, o1, e2, o2 = split[0], split[1], split[2], split[3], split[4], split[5]
+        for y in range(hout):
+            r0 = np.uint64(((b * xc + x_first + c) * xh + oy + y * sh) * xw + ox)
+            r1 = r0 + row_step
+            r2 = r1 + row_step
+            o = np.uint64(((b * oc + o_first + c) * oh + o_oy + y) * ow + o_ox)
+            if sw == 1:
+                for x in range(np.uint64(wout)):
+                    v = (bc + w00 * xf[r0 + x] + w01 * xf[r0 + x + d1] + w02 * xf[r0 + x + d2]
+                         + w10 * xf[r1 + x] + w11 * xf[r1 + x + d1] + w12 * xf[r1 + x + d2]
+                         + w20 * xf[r2 + x] + w21 * xf[r2 + x + d1] + w22 * xf[r2 + x + d2])
+                    of[o + x] = v
+            elif sw == 2 and dw == 1:
+                # split each input row into its even and odd columns first: the taps then read
+                # contiguous vectors (strided loads of every second value vectorise badly)
+                for x in range(np.uint64(wout + 1)):
+                    two = x + x
+                    e0[x], o0[x] = xf[r0 + two], xf[r0 + two + one]
+                    e1[x], o1[x] = xf[r1 + two], xf[r1 + two + one]
+                    e2[x], o2[x] = xf[r2 + two], xf[r2 + two + one]
+                for x in range(np.uint64(wout)):
+                    of[o + x] = (bc + w00 * e0[x] + w01 * o0[x] + w02 * e0[x + one] + w10 * e1[x] + w11 * o1[x]
+                                 + w12 * e1[x + one] + w20 * e2[x] + w21 * o2[x] + w22 * e2[x + one])
+            else:
+                for x in range(np.uint64(wout)):
+                    p = x * step
+                    v = (bc + w00 * xf[r0 + p] + w01 * xf[r0 + p + d1] + w02 * xf[r0 + p + d2]
+                         + w10 * xf[r1 + p] + w11 * xf[r1 + p + d1] + w12 * xf[r1 + p + d2]
+                         + w20 * xf[r2 + p] + w21 * xf[r2 + p + d1] + w22 * xf[r2 + p + d2])
+                    of[o + x] = v
+            activate_span(of, o, np.uint64(wout), code)  # the row is still in L1
+    return obuf
+
+
+@njit(parallel=True, fastmath=True)
+def _depthwise_rows_kernel(xbuf, x_first, oy, ox, weight, bias, sh, sw, dh, dw, hout, wout, code, obuf, o_first, o_oy, o_ox):
+    batch, xc, xh, xw = xbuf.shape
+    oc, oh, ow = obuf.shape[1], obuf.shape[2], obuf.shape[3]
+    channels, kh, kw = weight.shape[0], weight.shape[2], weight.shape[3]
+    xf, of = xbuf.reshape(-1), obuf.reshape(-1)
+    step = np.uint64(sw)
+    for job in prange(batch * channels):
+        b, c = job // channels, job % channels
+        w = weight[c, 0]
+        for y in range(hout):
+            o = np.uint64(((b * oc + o_first + c) * oh + o_oy + y) * ow + o_ox)
+            bc = bias[c]
+            for x in range(np.uint64(wout)):
+                of[o + x] = bc
+            for r in range(kh):
+                src = np.uint64(((b * xc + x_first + c) * xh + oy + y * sh + r * dh) * xw + ox)
+                for s in range(kw):
+                    wv = w[r, s]
+                    tap = src + np.uint64(s * dw)
+                    for x in range(np.uint64(wout)):
+                        of[o + x] += wv * xf[tap + x * step]
+            activate_span(of, o, np.uint64(wout), code)
+    return obuf
+
+
+def _depthwise_numpy(xpad, first_channel, weight, bias, oy, ox, sh, sw, dh, dw, hout, wout, activation, out):
+    """Vectorised fallback: one multiply-add over all channels and pixels per tap."""
+    channels, _, kh, kw = weight.shape
+    xpad = xpad[:, first_channel: first_channel + channels]
+    acc = np.broadcast_to(bias[None, :, None, None], out.shape).astype(np.float32)
+    for r in range(kh):
+        for s in range(kw):
+            y0, x0 = oy + r * dh, ox + s * dw
+            tap = xpad[:, :, y0: y0 + sh * (hout - 1) + 1: sh, x0: x0 + sw * (wout - 1) + 1: sw]
+            acc += weight[None, :, 0, r, s, None, None] * tap
+    return activation_numpy(acc, activation, out)
+
+
+def depthwise_conv2d_kernel_name(weight_shape) -> str:
+    if not USE_NUMBA:
+        return "numpy"
+    return "3x3" if tuple(weight_shape[2:]) == (3, 3) else "rows"
+
+
+def depthwise_conv2d_padded(xpad, weight, bias, origin, out_size, stride=1, dilation=1, activation="none", out=None,
+                            first_channel=0):
+    """depthwise_conv2d over a window of an already zero-padded input (see conv2d_padded): channels
+    first_channel .. first_channel + C - 1 of xpad, the padded window starting at origin (oy, ox)."""
+    require_array("x", xpad, 4, "N x C x H x W")
+    require_array("weight", weight, 4, "C x 1 x R x S")
+    channels, one, kh, kw = weight.shape
+    if one != 1:
+        raise ShapeError(f"weight: a depthwise weight is C x 1 x R x S, got {weight.shape}")
+    if first_channel < 0 or first_channel + channels > xpad.shape[1]:
+        raise ShapeError(f"weight: expects {channels} channels from channel {first_channel}, x has {xpad.shape[1]}")
+    bias = np.zeros(channels, np.float32) if bias is None else require_array("bias", bias, 1, "C")
+    if bias.shape[0] != channels:
+        raise ShapeError(f"bias: expected {channels} values, got {bias.shape[0]}")
+    code = activation_code(activation)
+    (sh, sw), (dh, dw) = pair("stride", stride), pair("dilation", dilation)
+    oy, ox = pair("origin", origin)
+    hout, wout = pair("out_size", out_size)
+    if min(sh, sw, dh, dw) < 1 or oy < 0 or ox < 0 or hout < 1 or wout < 1:
+        raise ShapeError(f"depthwise_conv2d: stride/dilation must be >= 1 and the output non-empty, got stride {stride}, "
+                         f"dilation {dilation}, output {hout}x{wout}")
+    if oy + sh * (hout - 1) + dh * (kh - 1) >= xpad.shape[2] or ox + sw * (wout - 1) + dw * (kw - 1) >= xpad.shape[3]:
+        raise ShapeError(f"depthwise_conv2d: a {hout}x{wout} output at origin {origin} reads outside the "
+                         f"{xpad.shape[2]}x{xpad.shape[3]} padded input")
+    out = require_out(out, (xpad.shape[0], channels, hout, wout))
+    kernel = depthwise_conv2d_kernel_name(weight.shape)
+    if kernel == "numpy":
+        return _depthwise_numpy(xpad, first_channel, weight, bias, oy, ox, sh, sw, dh, dw, hout, wout, activation, out)
+    run = _depthwise3x3_kernel if kernel == "3x3" else _depthwise_rows_kernel
+    run(np.ascontiguousarray(xpad), first_channel, oy, ox, np.ascontiguousarray(weight), bias, sh, sw, dh, dw, hout, wout,
+        code, *as_window(out))
+    return out
+
+
+def depthwise_conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, activation="none", out=None):
+    """F.conv2d(..., groups=C) + activation on N x C x H x W float32; see the module docstring."""
+    require_array("x", x, 4, "N x C x H x W")
+    require_array("weight", weight, 4, "C x 1 x R x S")
+    if weight.shape[0] != x.shape[1]:
+        raise ShapeError(f"weight: {weight.shape[0]} filters for {x.shape[1]} channels; a depthwise conv has one per channel")
+    ph, pw = pair("padding", padding)
+    if ph < 0 or pw < 0:
+        raise ShapeError(f"padding: must be >= 0, got {padding}")
+    n, c, ho, wo = depthwise_conv2d_output_shape(x.shape, weight.shape, stride, padding, dilation)
+    if ho < 1 or wo < 1:
+        raise ShapeError(f"depthwise_conv2d: a {x.shape[2]}x{x.shape[3]} input is too small for a "
+                         f"{weight.shape[2]}x{weight.shape[3]} kernel at dilation {dilation} and padding {padding}")
+    xpad = np.zeros((n, c, x.shape[2] + 2 * ph, x.shape[3] + 2 * pw), np.float32)
+    xpad[:, :, ph: ph + x.shape[2], pw: pw + x.shape[3]] = x
+    return depthwise_conv2d_padded(xpad, weight, bias, (0, 0), (ho, wo), stride, dilation, activation, out)

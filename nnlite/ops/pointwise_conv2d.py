@@ -1,0 +1,251 @@
+"""pointwise_conv2d: a 1x1 convolution (a K x C matrix applied to every pixel), bias, an optional
+residual input added before the activation, and a fused activation.
+
+Contract (matches ``act(torch.nn.functional.conv2d(x, weight, bias) + skip)``):
+
+    x       N x C x H x W      float32
+    weight  K x C x 1 x 1      float32 (torch's order)
+    bias    K                  float32 or None
+    skip    N x K x H x W      float32 or None (the residual of an inverted-residual block)
+    out     N x K x H x W
+    out[n,k,y,x] = act(bias[k] + sum_c weight[k,c] * x[n,c,y,x] + skip[n,k,y,x])
+
+The Numba kernel is a small matrix multiply with its sums in registers: a block of PIXELS pixels
+(one vector: 16 with 512-bit vectors, 8 with 256- or 128-bit ones) times 8 output channels keeps 8
+vectors of sums in a stack buffer that LLVM promotes to registers, for the whole loop over input
+channels; each multiply-add takes one weight broadcast from memory and the block's input vector,
+which is loaded once for the 8 channels. A job is a run of blocks over all output channels, so a
+block's inputs stay in L1 while every channel block reads them.
+
+The pixels are taken as one flat run over the input's row pitch (as conv2d's wide kernel does): in
+a zero-bordered buffer the border columns between rows are computed and thrown away, which costs
+little and lets blocks span rows, so 8x8 planes at 1/32 of the input still fill whole vectors.
+The last block of a run moves left to end where the run ends. Bias, residual and activation are
+applied while the block's sums are written out, row segment by row segment.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from nnlite._jit import USE_NUMBA, VECTORS_512_BIT, carray, njit, prange, stack_floats
+from nnlite.errors import ShapeError
+from nnlite.ops._checks import pair, require_array, require_out
+from nnlite.ops.activation import activate, activation_code, activation_numpy, activation_reference
+
+PIXELS = 16 if VECTORS_512_BIT else 8  # pixels per block: one vector of float32
+# output channels per block: 16 vectors of sums of the 32 registers of AVX-512 (8 would leave the
+# multiply-adds waiting on their own latency); 8 of the 16 registers of AVX2 / NEON
+CHANNELS = 16 if VECTORS_512_BIT else 8
+BLOCKS_PER_JOB = 8
+U_PIXELS = np.uint64(PIXELS)
+
+
+def pointwise_conv2d_reference(x, weight, bias=None, skip=None, activation="none"):
+    """Slow and obviously right, in float64."""
+    out = np.einsum("kc,nchw->nkhw", weight[:, :, 0, 0].astype(np.float64), x.astype(np.float64))
+    if bias is not None:
+        out += bias[None, :, None, None]
+    if skip is not None:
+        out += skip
+    return activation_reference(out, activation)
+
+
+def pack_pointwise_weights(weight):
+    """K x C x 1 x 1 -> ceil(K/CHANNELS) x C x CHANNELS: for each input channel, the weights of a
+    block of output channels side by side, zero past K."""
+    k, c = weight.shape[:2]
+    blocks = -(-k // CHANNELS)
+    packed = np.zeros((blocks * CHANNELS, c), np.float32)
+    packed[:k] = weight[:, :, 0, 0]
+    return np.ascontiguousarray(packed.reshape(blocks, CHANNELS, c).transpose(0, 2, 1))
+
+
+@njit(parallel=True, fastmath=True)
+def _pointwise_kernel(xbuf, x_first, x_oy, x_ox, height, width, wpack, bias, cout,
+                      sbuf, s_first, s_oy, s_ox, has_skip, code, obuf, o_first, o_oy, o_ox):
+    """Each array is a whole C-contiguous N x C x H x W buffer with a window given by its first
+    channel and the top-left corner (oy, ox) of its height x width interior. Indices into the
+    flattened buffers are uint64: Numba then adds no wraparound for negative indices, which
+    made LLVM turn the loops into gathers and scatters, and no array views are made inside the
+    loops (each view costs reference counting)."""
+    batch, xc, xh, xw = xbuf.shape
+    sc, sh, sw = sbuf.shape[1], sbuf.shape[2], sbuf.shape[3]
+    oc, oh, ow = obuf.shape[1], obuf.shape[2], obuf.shape[3]
+    cblocks, cin = wpack.shape[0], wpack.shape[1]
+    xf, sf, of = xbuf.reshape(-1), sbuf.reshape(-1), obuf.reshape(-1)
+    x_plane = np.uint64(xh * xw)
+    run = (height - 1) * xw + width
+    blocks = (run + PIXELS - 1) // PIXELS
+    groups = (blocks + BLOCKS_PER_JOB - 1) // BLOCKS_PER_JOB
+    for job in prange(batch * groups):
+        b = job // groups
+        first_block = job % groups * BLOCKS_PER_JOB
+        acc = carray(stack_floats(256), (CHANNELS, PIXELS))  # CHANNELS * PIXELS <= 256
+        for blk in range(first_block, min(first_block + BLOCKS_PER_JOB, blocks)):
+            q0 = min(blk * PIXELS, run - PIXELS)
+            in0 = np.uint64(((b * xc + x_first) * xh + x_oy) * xw + x_ox + q0)
+            for cb in range(cblocks):
+                kcount = min(CHANNELS, cout - cb * CHANNELS)
+                for k in range(CHANNELS):
+                    for q in range(U_PIXELS):
+                        acc[k, q] = 0.0
+                for ci in range(cin):
+                    src = in0 + np.uint64(ci) * x_plane
+                    wv = wpack[cb, ci]
+                    # the channel loop unrolled by hand: LLVM then makes the pixel loop one
+                    # vector multiply-add per channel, sums kept in registers (a loop over the
+                    # channels was compiled to gathers); a block of at most 8 real channels (24 =
+                    # 16 + 8) takes the 8-channel body, the only one where CHANNELS is 8
+                    if CHANNELS == 16 and kcount > 8:
+                        w0, w1, w2, w3, w4, w5, w6, w7 = wv[0], wv[1], wv[2], wv[3], wv[4], wv[5], wv[6], wv[7]
+                        w8, w9, w10, w11, w12, w13, w14, w15 = wv[8], wv[9], wv[10], wv[11], wv[12], wv[13], wv[14], wv[15]
+                        for q in range(U_PIXELS):
+                            v = xf[src + q]
+                            acc[0, q] += w0 * v; acc[1, q] += w1 * v; acc[2, q] += w2 * v; acc[3, q] += w3 * v
+                            acc[4, q] += w4 * v; acc[5, q] += w5 * v; acc[6, q] += w6 * v; acc[7, q] += w7 * v
+                            acc[8, q] += w8 * v; acc[9, q] += w9 * v; acc[10, q] += w10 * v; acc[11, q] += w11 * v
+                            acc[12, q] += w12 * v; acc[13, q] += w13 * v; acc[14, q] += w14 * v; acc[15, q] += w15 * v
+                    else:
+                        w0, w1, w2, w3, w4, w5, w6, w7 = wv[0], wv[1], wv[2], wv[3], wv[4], wv[5], wv[6], wv[7]
+                        for q in range(U_PIXELS):
+                            v = xf[src + q]
+                            acc[0, q] += w0 * v; acc[1, q] += w1 * v; acc[2, q] += w2 * v; acc[3, q] += w3 * v
+                            acc[4, q] += w4 * v; acc[5, q] += w5 * v; acc[6, q] += w6 * v; acc[7, q] += w7 * v
+                # the block's wide positions, row segment by row segment (border columns dropped)
+                y, x = q0 // xw, q0 % xw
+                done = 0
+                while done < PIXELS:
+                    span = min(xw - x, PIXELS - done)
+                    keep = np.uint64(min(max(width - x, 0), span))
+                    first = np.uint64(done)
+                    for k in range(kcount):
+                        kk = cb * CHANNELS + k
+                        bk = bias[kk]
+                        dst = np.uint64(((b * oc + o_first + kk) * oh + o_oy + y) * ow + o_ox + x)
+                        # activate() per element: measured faster here than a second pass
+                        if has_skip:
+                            res = np.uint64(((b * sc + s_first + kk) * sh + s_oy + y) * sw + s_ox + x)
+                            for j in range(keep):
+                                of[dst + j] = activate(acc[k, first + j] + bk + sf[res + j], code)
+                        else:
+                            for j in range(keep):
+                                of[dst + j] = activate(acc[k, first + j] + bk, code)
+                    done += span
+                    y += 1
+                    x = 0
+    return obuf
+
+
+@njit(parallel=True, fastmath=True)
+def _pointwise_small_kernel(xpad, first_channel, oy, ox, height, width, weight, bias, skip, has_skip, code, out):
+    """Planes smaller than one block (1x1 squeeze-excite convs, tiny inputs): plain loops."""
+    batch, cout, cin = out.shape[0], weight.shape[0], weight.shape[1]
+    for job in prange(batch * cout):
+        b, k = job // cout, job % cout
+        for y in range(height):
+            for x in range(width):
+                v = bias[k]
+                for ci in range(cin):
+                    v += weight[k, ci, 0, 0] * xpad[b, first_channel + ci, oy + y, ox + x]
+                if has_skip:
+                    v += skip[b, k, y, x]
+                out[b, k, y, x] = activate(v, code)
+    return out
+
+
+def _pointwise_numpy(xpad, first_channel, oy, ox, height, width, weight, bias, skip, activation, out):
+    """Vectorised fallback: one (K x C) @ (C x H*W) matrix product."""
+    batch, cout, cin = xpad.shape[0], weight.shape[0], weight.shape[1]
+    window = xpad[:, first_channel: first_channel + cin, oy: oy + height, ox: ox + width].reshape(batch, cin, height * width)
+    acc = np.matmul(weight[:, :, 0, 0], window).reshape(batch, cout, height, width)
+    acc += bias[None, :, None, None]
+    if skip is not None:
+        acc += skip
+    return activation_numpy(acc, activation, out)
+
+
+def pointwise_kernel_name(height, width, input_pitch) -> str:
+    if not USE_NUMBA:
+        return "numpy"
+    return "block" if (height - 1) * input_pitch + width >= PIXELS else "small"
+
+
+class PointwisePlan:
+    """A pointwise conv bound to its weights: packs them once, so that a graph calling it for every
+    frame pays only for the kernel (``run``) and not for validation or packing."""
+
+    def __init__(self, weight, bias=None, activation="none"):
+        require_array("weight", weight, 4, "K x C x 1 x 1")
+        if weight.shape[2:] != (1, 1):
+            raise ShapeError(f"weight: a pointwise conv has K x C x 1 x 1 weights, got {weight.shape}")
+        self.weight = np.ascontiguousarray(weight)
+        cout = weight.shape[0]
+        self.bias = np.zeros(cout, np.float32) if bias is None else require_array("bias", bias, 1, "K")
+        if self.bias.shape[0] != cout:
+            raise ShapeError(f"bias: expected {cout} values, got {self.bias.shape[0]}")
+        self.activation, self.code = activation, activation_code(activation)
+        self.packed = pack_pointwise_weights(self.weight)
+        self.padded_bias = np.zeros(self.packed.shape[0] * CHANNELS, np.float32)
+        self.padded_bias[:cout] = self.bias
+
+    def run(self, xpad, first_channel, origin, size, out, skip=None):
+        """xpad: C-contiguous N x Cb x Hb x Wb; reads channels first_channel.. of the size (H, W)
+        window at origin (oy, ox). out, skip: N x K x H x W (views allowed)."""
+        (oy, ox), (height, width) = origin, size
+        kernel = pointwise_kernel_name(height, width, xpad.shape[3])
+        if kernel == "numpy":
+            return _pointwise_numpy(xpad, first_channel, oy, ox, height, width, self.weight, self.bias, skip, self.activation, out)
+        has_skip = skip is not None
+        if kernel == "small":
+            return _pointwise_small_kernel(xpad, first_channel, oy, ox, height, width, self.weight, self.bias,
+                                           skip if has_skip else out, has_skip, self.code, out)
+        skip_window = as_window(skip) if has_skip else as_window(out)
+        _pointwise_kernel(xpad, first_channel, oy, ox, height, width, self.packed, self.padded_bias, self.weight.shape[0],
+                          *skip_window, has_skip, self.code, *as_window(out))
+        return out
+
+
+def as_window(a):
+    """(buffer, first channel, oy, ox) of an N x C x H x W array: the array itself, or the
+    C-contiguous buffer it is a window of (a numpy view made by slicing channels and an interior)."""
+    if a.flags.c_contiguous:
+        return a, 0, 0, 0
+    base = a.base
+    while base is not None and not (isinstance(base, np.ndarray) and base.ndim == 4 and base.flags.c_contiguous):
+        base = getattr(base, "base", None)
+    if base is None or base.dtype != np.float32 or base.strides[1:] != a.strides[1:] or base.strides[0] != a.strides[0]:
+        raise ShapeError("pointwise_conv2d: out and skip must be C-contiguous or a window of a C-contiguous buffer")
+    offset = (a.__array_interface__["data"][0] - base.__array_interface__["data"][0]) // 4
+    _, c, h, w = base.shape
+    first, rest = divmod(offset, h * w)
+    oy, ox = divmod(rest, w)
+    return base, first, oy, ox
+
+
+def pointwise_conv2d_padded(xpad, weight, bias, origin, size, skip=None, activation="none", out=None, first_channel=0):
+    """pointwise_conv2d of the size (H, W) window at origin (oy, ox) of a bordered input, reading
+    channels first_channel .. first_channel + C - 1."""
+    plan = PointwisePlan(weight, bias, activation)
+    require_array("x", xpad, 4, "N x C x H x W")
+    cin = weight.shape[1]
+    if first_channel < 0 or first_channel + cin > xpad.shape[1]:
+        raise ShapeError(f"weight: expects {cin} input channels from channel {first_channel}, x has {xpad.shape[1]}")
+    (oy, ox), (height, width) = pair("origin", origin), pair("size", size)
+    if oy < 0 or ox < 0 or height < 1 or width < 1 or oy + height > xpad.shape[2] or ox + width > xpad.shape[3]:
+        raise ShapeError(f"pointwise_conv2d: a {height}x{width} window at {origin} lies outside the {xpad.shape[2]}x{xpad.shape[3]} input")
+    shape = (xpad.shape[0], weight.shape[0], height, width)
+    if skip is not None:
+        require_array("skip", skip, 4, "N x K x H x W")
+        if skip.shape != shape:
+            raise ShapeError(f"skip: expected shape {shape}, got {skip.shape}")
+    out = require_out(out, shape)
+    return plan.run(np.ascontiguousarray(xpad), first_channel, (oy, ox), (height, width), out, skip)
+
+
+def pointwise_conv2d(x, weight, bias=None, skip=None, activation="none", out=None):
+    """act(F.conv2d(x, weight, bias) + skip) for 1x1 weights, N x C x H x W float32."""
+    require_array("x", x, 4, "N x C x H x W")
+    require_array("weight", weight, 4, "K x C x 1 x 1")
+    if weight.shape[1] != x.shape[1]:
+        raise ShapeError(f"weight: expects {weight.shape[1]} input channels, x has {x.shape[1]}")
+    return pointwise_conv2d_padded(x, weight, bias, (0, 0), x.shape[2:], skip, activation, out)
