@@ -15,6 +15,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+import torch.nn as nn
+
+from convert.encoder_decoder import MODEL_NAME as ENCODER_DECODER_NAME
+from convert.encoder_decoder import EncoderDecoderMatting
 from convert.model import (DILATIONS, FEATHER_HIDDEN, GROWTH, INITIAL_CONV_CHANNELS, INPUT_MEAN, INPUT_STD,
                            FastDeepMatting)
 from nnlite.ops.batch_norm import fold_batch_norm
@@ -65,7 +69,71 @@ def export(model: FastDeepMatting, path, inference_size=128, provenance=None) ->
     save_weights(twin_path(path), tensors, attrs)
 
 
-def model_from_weights(weights) -> FastDeepMatting:
+def folded_tensors(model: nn.Module) -> dict:
+    """nnlite tensors of any model built from conv + BN pairs (modules with .conv and .bn; depthwise
+    and pointwise alike) and bare convs with a bias: each pair folded into one conv."""
+    tensors, paired = {}, set()
+    for name, module in model.named_modules():
+        if isinstance(getattr(module, "conv", None), nn.Conv2d) and isinstance(getattr(module, "bn", None), nn.BatchNorm2d):
+            bn = module.bn
+            w, b = fold_batch_norm(module.conv.weight.detach().numpy(), None, bn.running_mean.numpy(), bn.running_var.numpy(),
+                                   bn.weight.detach().numpy(), bn.bias.detach().numpy(), bn.eps)
+            tensors[f"{name}/weight"], tensors[f"{name}/bias"] = w, b
+            paired.add(f"{name}.conv")
+        elif isinstance(module, nn.Conv2d) and name not in paired:
+            tensors[f"{name}/weight"] = module.weight.detach().numpy().astype(np.float32)
+            tensors[f"{name}/bias"] = module.bias.detach().numpy().astype(np.float32)
+    return tensors
+
+
+def load_folded(model: nn.Module, tensors: dict) -> nn.Module:
+    """The inverse of folded_tensors: the folded weights into a torch model, BN set to the identity."""
+    with torch.no_grad():
+        for name, module in model.named_modules():
+            if isinstance(getattr(module, "conv", None), nn.Conv2d) and isinstance(getattr(module, "bn", None), nn.BatchNorm2d):
+                module.conv.weight.copy_(torch.from_numpy(tensors[f"{name}/weight"]))
+                module.bn.weight.fill_(1.0)
+                module.bn.bias.copy_(torch.from_numpy(tensors[f"{name}/bias"]))
+                module.bn.running_mean.zero_()
+                module.bn.running_var.fill_(1.0 - module.bn.eps)
+            elif isinstance(module, nn.Conv2d) and f"{name}/bias" in tensors and module.bias is not None:
+                module.weight.copy_(torch.from_numpy(tensors[f"{name}/weight"]))
+                module.bias.copy_(torch.from_numpy(tensors[f"{name}/bias"]))
+    return model.eval()
+
+
+def encoder_decoder_attrs(model: EncoderDecoderMatting, inference_size: int, provenance: dict) -> dict:
+    return {
+        "model": ENCODER_DECODER_NAME, "architecture": model.architecture_json,
+        "feather_hidden": FEATHER_HIDDEN, "box_radius": model.feather.box_radius,
+        "input_mean": list(INPUT_MEAN), "input_std": list(INPUT_STD), "input_channel_order": "RGB",
+        "inference_size": inference_size, "size_multiple": 32,
+        **provenance,
+    }
+
+
+def export_encoder_decoder(model: EncoderDecoderMatting, path, inference_size=256, provenance=None) -> None:
+    model.eval()
+    tensors, attrs = folded_tensors(model), encoder_decoder_attrs(model, inference_size, provenance or {})
+    save_weights(path, tensors, attrs)
+    save_weights(twin_path(path), tensors, attrs)
+
+
+def model_from_weights(weights):
+    """The torch reference model (either family, by the file's `model` attribute) holding an nnlite
+    file's (BN-folded) tensors, BN set to the identity."""
+    from nnlite.weights import Weights, load_weights
+
+    weights = weights if isinstance(weights, Weights) else load_weights(weights)
+    if weights.attrs["model"] == ENCODER_DECODER_NAME:
+        import json
+
+        model = EncoderDecoderMatting(json.loads(weights.attrs["architecture"]), int(weights.attrs["box_radius"]))
+        return load_folded(model, weights.tensors)
+    return fdm_from_weights(weights)
+
+
+def fdm_from_weights(weights) -> FastDeepMatting:
     """A torch reference model holding an nnlite file's (BN-folded) tensors, BN set to the identity.
 
     Used by the parity tests and bench/compare_torch.py: both engines then run the very same numbers.
@@ -93,12 +161,31 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("checkpoint", type=Path, help="checkpoint written by python -m convert.train")
     parser.add_argument("output", type=Path, help="nnlite weights file to write (.h5)")
-    parser.add_argument("--inference-size", type=int, default=128, help="default long side at inference (default: %(default)s)")
+    parser.add_argument("--inference-size", type=int,
+                        help="default long side at inference (default: 128 for fdm, 256 for the encoder-decoder)")
     args = parser.parse_args(argv)
     state = torch.load(args.checkpoint, weights_only=True)
+    config = state.get("config", {})
+    if "arch" in state:  # a checkpoint of python -m convert.train_encoder_decoder
+        model = EncoderDecoderMatting(state["arch"], int(state.get("box_radius", 2)))
+        model.load_state_dict(state["model"])
+        provenance = {
+            "source_checkpoint": args.checkpoint.name,
+            "source_checkpoint_sha256": hashlib.sha256(args.checkpoint.read_bytes()).hexdigest(),
+            "training_data": "EG1800 train.txt + CCP train.txt, composited on CamVid and rendered scenes; "
+                             "validated on CCP val.txt and EG1800 unlisted.txt",
+            "training_command": "python -m convert.train_encoder_decoder " + " ".join(
+                f"--{k.replace('_', '-')} {v}" for k, v in config.items() if k in ("arch", "steps", "lr", "batch", "size", "seed")),
+            "training_step": int(state.get("step", 0)),
+            "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "torch_version": torch.__version__,
+        }
+        export_encoder_decoder(model, args.output, args.inference_size or 256, provenance)
+        for path in (args.output, twin_path(args.output)):
+            print(f"wrote {path} ({path.stat().st_size // 1024} KB)", file=sys.stderr)
+        return
     model = FastDeepMatting(int(state.get("box_radius", 2)), int(state.get("growth", GROWTH)))
     model.load_state_dict(state["model"])
-    config = state.get("config", {})
     provenance = {
         "source_checkpoint": args.checkpoint.name,
         "source_checkpoint_sha256": hashlib.sha256(args.checkpoint.read_bytes()).hexdigest(),
@@ -110,7 +197,7 @@ def main(argv=None):
         "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "torch_version": torch.__version__,
     }
-    export(model, args.output, args.inference_size, provenance)
+    export(model, args.output, args.inference_size or 128, provenance)
     for path in (args.output, twin_path(args.output)):
         print(f"wrote {path} ({path.stat().st_size // 1024} KB)", file=sys.stderr)
 

@@ -6,8 +6,7 @@ Layout of the graph (buffer: channels, at input size H x W unless said):
     x        3   (I - mean) / std                                   Normalise
     dense   80   at H/2: [initial conv 13 | max-pool 3 | dense_1..dense_4 16 each]
     half     2   final conv logits at H/2;  logits 2: bilinear x2;  softmax writes guide[3:5]
-    hidden   8   relu(conv 11->8);  abc 3: conv 8->3;  abc_mean 3: box filter radius r
-    alpha    1   clip(a*S_F + b*S_B + c, 0, 1)
+    ...          the feathering block (matting/feathering.py) -> alpha
 
 This mirrors convert/model.py layer for layer (BatchNorm already folded by convert/export.py).
 """
@@ -15,8 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from matting.feathering import Normalise, feathering_nodes, feathering_tensors
 from nnlite.errors import ShapeError
-from nnlite.graph import BoxFilter, Conv2d, Graph, Layer, MaxPool2d, Node, ResizeBilinear, Slot, Softmax
+from nnlite.graph import Conv2d, Graph, MaxPool2d, Node, ResizeBilinear, Slot, Softmax
 from nnlite.weights import Weights, load_weights
 
 MODEL_NAME = "fast-deep-matting"
@@ -35,50 +35,8 @@ def expected_tensors(attrs: dict) -> dict:
         shapes[f"ldn.dense.{k}/bias"] = (growth,)
     shapes["ldn.final/weight"] = (2, len(dilations) * growth, 3, 3)
     shapes["ldn.final/bias"] = (2,)
-    shapes["feather.hidden/weight"] = (hidden, 11, 3, 3)
-    shapes["feather.hidden/bias"] = (hidden,)
-    shapes["feather.coeffs/weight"] = (3, hidden, 3, 3)
-    shapes["feather.coeffs/bias"] = (3,)
+    shapes.update(feathering_tensors(hidden))
     return shapes
-
-
-class Normalise(Layer):
-    def __init__(self, mean, std):
-        self.mean = np.asarray(mean, np.float32).reshape(1, 3, 1, 1)
-        self.scale = (1.0 / np.asarray(std, np.float32)).reshape(1, 3, 1, 1)
-
-    def run(self, inputs, out):
-        np.subtract(inputs[0].interior, self.mean, out=out)
-        out *= self.scale
-
-
-class FeatherProducts(Layer):
-    """guide[0:5] = [I, S_B, S_F] -> guide[5:11] = [I*I, I*S_F]."""
-
-    def check_channels(self, input_channels, output_channels):
-        if input_channels != [5] or output_channels != 6:
-            raise ShapeError("FeatherProducts: reads [I, S_B, S_F] (5 channels), writes [I*I, I*S_F] (6)")
-
-    def run(self, inputs, out):
-        guide = inputs[0].interior
-        image, s_f = guide[:, 0:3], guide[:, 4:5]
-        np.multiply(image, image, out=out[:, 0:3])
-        np.multiply(image, s_f, out=out[:, 3:6])
-
-
-class FeatherCombine(Layer):
-    """alpha = clip(mean(a) * S_F + mean(b) * S_B + mean(c), 0, 1); inputs: abc_mean, guide[3:5]."""
-
-    def check_channels(self, input_channels, output_channels):
-        if input_channels != [3, 2] or output_channels != 1:
-            raise ShapeError("FeatherCombine: reads a, b, c and S_B, S_F, writes alpha")
-
-    def run(self, inputs, out):
-        abc, scores = inputs[0].interior, inputs[1].interior
-        np.multiply(abc[:, 0:1], scores[:, 1:2], out=out)
-        out += abc[:, 1:2] * scores[:, 0:1]
-        out += abc[:, 2:3]
-        np.clip(out, 0.0, 1.0, out=out)
 
 
 class MattingNetwork:
@@ -119,15 +77,9 @@ class MattingNetwork:
         ]
         for node in nodes:
             node.stage = "network"
-        nodes += [
-            Node(FeatherProducts(), (Slot("guide", 0, 5),), Slot("guide", 5, 6), "feathering"),
-            Node(conv("feather.hidden", padding=1, relu=True), (Slot("guide", 0, 11),), Slot("hidden", 0, hidden), "feathering"),
-            Node(conv("feather.coeffs", padding=1), (Slot("hidden", 0, hidden),), Slot("abc", 0, 3), "feathering"),
-            Node(BoxFilter(a["box_radius"]), (Slot("abc", 0, 3),), Slot("abc_mean", 0, 3), "feathering"),
-            Node(FeatherCombine(), (Slot("abc_mean", 0, 3), Slot("guide", 3, 2)), Slot("alpha", 0, 1), "feathering"),
-        ]
-        return Graph({"guide": 11, "x": 3, "dense": dense_channels, "half": 2, "logits": 2, "hidden": hidden,
-                      "abc": 3, "abc_mean": 3, "alpha": 1}, nodes, Slot("guide", 0, 3))
+        feather, feather_buffers = feathering_nodes(t, hidden, a["box_radius"])
+        return Graph({"guide": 11, "x": 3, "dense": dense_channels, "half": 2, "logits": 2, **feather_buffers},
+                     nodes + feather, Slot("guide", 0, 3))
 
     def forward(self, image01: np.ndarray, timings: dict | None = None) -> dict:
         """Returns views (valid until the next call): "scores" N x 2 (S_B, S_F), "alpha" N x 1,

@@ -17,10 +17,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from nnlite._jit import USE_NUMBA
 from nnlite.errors import ShapeError
 from nnlite.ops import box_filter, conv2d_padded, max_pool2d, resize_bilinear, softmax
+from nnlite.ops.activation import activation, activation_code, activation_numpy
+from nnlite.ops.add import _add_kernel
+from nnlite.ops.channel_scale import _channel_scale_kernel, channel_scale
 from nnlite.ops.conv2d import conv2d_output_shape
+from nnlite.ops.depthwise_conv2d import depthwise_conv2d_output_shape, depthwise_conv2d_padded
+from nnlite.ops.global_avg_pool import global_avg_pool
 from nnlite.ops.max_pool2d import max_pool2d_output_shape
+from nnlite.ops.pointwise_conv2d import PointwisePlan
+from nnlite.ops.resize_bilinear_add import ResizeBilinearAddPlan
 
 
 @dataclass(frozen=True)
@@ -43,6 +51,15 @@ class BufferView:
         h, w = self.array.shape[2] - 2 * b, self.array.shape[3] - 2 * b
         return self.array[:, s.first: s.first + s.count, b: b + h, b: b + w]
 
+    @property
+    def window(self) -> tuple:
+        """(buffer, first channel, oy, ox): how the windowed kernels address this slot's interior."""
+        return self.array, self.slot.first, self.border, self.border
+
+    @property
+    def hw(self) -> tuple:
+        return self.array.shape[2] - 2 * self.border, self.array.shape[3] - 2 * self.border
+
 
 class Layer:
     """Base: a layer maps input spatial sizes to an output size and fills `out` from its inputs."""
@@ -57,6 +74,12 @@ class Layer:
 
     def run(self, inputs: list[BufferView], out: np.ndarray) -> None:
         raise NotImplementedError
+
+    def bind(self, inputs: list[BufferView], out: BufferView):
+        """A call with no arguments that runs this layer on these (fixed) buffers. Layers that
+        address buffers directly override it to do their argument work once per input size."""
+        interior = out.interior
+        return lambda: self.run(inputs, interior)
 
 
 class Conv2d(Layer):
@@ -122,6 +145,143 @@ class BoxFilter(Layer):
         box_filter(inputs[0].interior, self.radius, out=out)
 
 
+class DepthwiseConv2d(Layer):
+    """One filter per channel (weight C x 1 x R x S), padding taken from the input's zero border."""
+
+    def __init__(self, weight, bias, stride=1, padding=0, dilation=1, activation="none"):
+        self.weight, self.bias = np.ascontiguousarray(weight), bias
+        self.stride, self.padding, self.dilation, self.activation = stride, padding, dilation, activation
+
+    def output_hw(self, input_hws):
+        h, w = input_hws[0]
+        return depthwise_conv2d_output_shape((1, self.weight.shape[0], h, w), self.weight.shape, self.stride,
+                                             self.padding, self.dilation)[2:]
+
+    def check_channels(self, input_channels, output_channels):
+        if self.weight.shape[1] != 1 or input_channels[0] != self.weight.shape[0] or output_channels != self.weight.shape[0]:
+            raise ShapeError(f"DepthwiseConv2d: weight {self.weight.shape} cannot map {input_channels[0]} channels to {output_channels}")
+
+    def run(self, inputs, out):
+        src = inputs[0]
+        origin = (src.border - self.padding,) * 2
+        depthwise_conv2d_padded(src.array, self.weight, self.bias, origin, out.shape[2:], self.stride, self.dilation,
+                                self.activation, out=out, first_channel=src.slot.first)
+
+
+class PointwiseConv2d(Layer):
+    """1x1 conv; with a second input, act(conv(x) + skip): the residual add of an inverted-residual block."""
+
+    def __init__(self, weight, bias, activation="none"):
+        self.plan = PointwisePlan(weight, bias, activation)
+
+    def check_channels(self, input_channels, output_channels):
+        k, c = self.plan.weight.shape[:2]
+        if input_channels[0] != c or output_channels != k or any(n != k for n in input_channels[1:]):
+            raise ShapeError(f"PointwiseConv2d: weight {self.plan.weight.shape} cannot map {input_channels} channels to {output_channels}")
+
+    def run(self, inputs, out):
+        src = inputs[0]
+        skip = inputs[1].interior if len(inputs) > 1 else None
+        self.plan.run(src.array, src.slot.first, (src.border, src.border), src.hw, out, skip)
+
+    def bind(self, inputs, out):
+        if not USE_NUMBA:
+            return super().bind(inputs, out)
+        src = inputs[0]
+        skip = inputs[1].interior if len(inputs) > 1 else None
+        interior = out.interior
+        return lambda: self.plan.run(src.array, src.slot.first, (src.border, src.border), src.hw, interior, skip)
+
+
+class Add(Layer):
+    def __init__(self, activation="none"):
+        self.activation, self.code = activation, activation_code(activation)
+
+    def check_channels(self, input_channels, output_channels):
+        if input_channels != [output_channels, output_channels]:
+            raise ShapeError(f"Add: {input_channels} channels in, {output_channels} out")
+
+    def run(self, inputs, out):
+        np.add(inputs[0].interior, inputs[1].interior, out=out)
+        activation_numpy(out, self.activation, out)
+
+    def bind(self, inputs, out):
+        if not USE_NUMBA:
+            return super().bind(inputs, out)
+        (h, w), c = out.hw, out.slot.count
+        args = (h, w, c, *inputs[0].window, *inputs[1].window, self.code, *out.window)
+        return lambda: _add_kernel(*args)
+
+
+class ResizeBilinearAdd(Layer):
+    """act(bilinear_resize(coarse, to skip's size) + skip); inputs: coarse, skip. The output may be
+    the skip's own slot (accumulated in place)."""
+
+    def __init__(self, activation="none"):
+        self.activation = activation
+
+    def output_hw(self, input_hws):
+        return input_hws[1]
+
+    def check_channels(self, input_channels, output_channels):
+        if input_channels != [output_channels, output_channels]:
+            raise ShapeError(f"ResizeBilinearAdd: {input_channels} channels in, {output_channels} out")
+
+    def run(self, inputs, out):
+        plan = ResizeBilinearAddPlan(inputs[0].hw, inputs[1].hw, self.activation)
+        plan.run(inputs[0].interior, inputs[1].interior, out)
+
+    def bind(self, inputs, out):
+        plan = ResizeBilinearAddPlan(inputs[0].hw, inputs[1].hw, self.activation)
+        coarse, skip, interior = inputs[0].interior, inputs[1].interior, out.interior
+        return lambda: plan.run(coarse, skip, interior)
+
+
+class GlobalAvgPool(Layer):
+    def output_hw(self, input_hws):
+        return 1, 1
+
+    def run(self, inputs, out):
+        global_avg_pool(inputs[0].interior, out=out)
+
+
+class ChannelScale(Layer):
+    """x * act(gate), gate N x C x 1 x 1; inputs: x, gate."""
+
+    def __init__(self, activation="sigmoid"):
+        self.activation, self.code = activation, activation_code(activation)
+
+    def check_channels(self, input_channels, output_channels):
+        if input_channels != [output_channels, output_channels]:
+            raise ShapeError(f"ChannelScale: {input_channels} channels in, {output_channels} out")
+
+    def run(self, inputs, out):
+        channel_scale(inputs[0].interior, np.ascontiguousarray(inputs[1].interior), self.activation, out=out)
+
+    def bind(self, inputs, out):
+        if not USE_NUMBA:
+            return super().bind(inputs, out)
+        (h, w), c = out.hw, out.slot.count
+        gate = inputs[1].interior
+        if not gate.flags.c_contiguous:
+            return super().bind(inputs, out)
+        args = (h, w, c, *inputs[0].window, gate, self.code, *out.window)
+        return lambda: _channel_scale_kernel(*args)
+
+
+class Activation(Layer):
+    def __init__(self, name):
+        activation_code(name)
+        self.name = name
+
+    def run(self, inputs, out):
+        src = inputs[0].interior
+        if USE_NUMBA and src.flags.c_contiguous and out.flags.c_contiguous:
+            activation(src, self.name, out=out)
+        else:
+            activation_numpy(src, self.name, out)
+
+
 @dataclass
 class Node:
     layer: Layer
@@ -164,11 +324,19 @@ class Graph:
                 for name, (h, w) in sizes.items()}
 
     def buffers_for(self, batch: int, height: int, width: int) -> dict[str, np.ndarray]:
+        return self._planned(batch, height, width)[0]
+
+    def _planned(self, batch: int, height: int, width: int):
+        """(buffers, steps) for this input size: steps are the nodes bound to the buffers, so that
+        a frame pays for no argument work that does not change between frames."""
         key = (batch, height, width)
         if key not in self._plans:
             if len(self._plans) >= 4:  # a video keeps one size; a folder of photos must not grow memory
                 self._plans.pop(next(iter(self._plans)))
-            self._plans[key] = self._plan(batch, height, width)
+            buffers = self._plan(batch, height, width)
+            steps = [(node.stage, node.layer.bind([self.view(buffers, s) for s in node.inputs], self.view(buffers, node.output)))
+                     for node in self.nodes]
+            self._plans[key] = (buffers, steps)
         return self._plans[key]
 
     def view(self, buffers, slot: Slot) -> BufferView:
@@ -180,11 +348,14 @@ class Graph:
         if not isinstance(x, np.ndarray) or x.ndim != 4 or x.dtype != np.float32 or x.shape[1] != self.input_slot.count:
             raise ShapeError(f"graph input: expected float32 N x {self.input_slot.count} x H x W, got "
                              f"{getattr(x, 'dtype', type(x).__name__)} {getattr(x, 'shape', '')}")
-        buffers = self.buffers_for(*x.shape[:1], *x.shape[2:])
+        buffers, steps = self._planned(*x.shape[:1], *x.shape[2:])
         self.view(buffers, self.input_slot).interior[...] = x
-        for node in self.nodes:
-            t0 = time.perf_counter()
-            node.layer.run([self.view(buffers, s) for s in node.inputs], self.view(buffers, node.output).interior)
-            if timings is not None:
-                timings[node.stage] = timings.get(node.stage, 0.0) + time.perf_counter() - t0
+        if timings is None:
+            for _, step in steps:
+                step()
+        else:
+            for stage, step in steps:
+                t0 = time.perf_counter()
+                step()
+                timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - t0
         return {name: BufferView(a, self.borders[name], Slot(name, 0, a.shape[1])).interior for name, a in buffers.items()}

@@ -1,4 +1,5 @@
-"""Argument checks shared by the op wrappers: each failure is one ShapeError line."""
+"""Argument checks shared by the op wrappers (each failure is one ShapeError line), and the
+window of a buffer that a view stands for."""
 from __future__ import annotations
 
 import numpy as np
@@ -35,3 +36,22 @@ def require_out(out, shape) -> np.ndarray:
         got = getattr(out, "shape", type(out).__name__), getattr(out, "dtype", "")
         raise ShapeError(f"out: expected float32 array of shape {tuple(shape)}, got {got}")
     return out
+
+
+def as_window(a):
+    """(buffer, first channel, oy, ox) of an N x C x H x W array: the array itself, or the
+    C-contiguous buffer it is a window of (a numpy view made by slicing channels and an interior)."""
+    if a.flags.c_contiguous:
+        return a, 0, 0, 0
+    base = a.base
+    while base is not None and not (isinstance(base, np.ndarray) and base.ndim == 4 and base.flags.c_contiguous):
+        base = getattr(base, "base", None)
+    if base is None or base.dtype != np.float32 or base.strides[1:] != a.strides[1:] or base.strides[0] != a.strides[0]:
+        raise ShapeError("out and skip arrays must be C-contiguous or a window of a C-contiguous buffer")
+    offset = (a.__array_interface__["data"][0] - base.__array_interface__["data"][0]) // 4
+    _, c, h, w = base.shape
+    first, rest = divmod(offset, h * w)
+    oy, ox = divmod(rest, w)
+    if first + a.shape[1] > c or oy + a.shape[2] > h or ox + a.shape[3] > w:
+        raise ShapeError("out and skip arrays must be a window of one image batch of their buffer")
+    return base, first, oy, ox

@@ -23,10 +23,9 @@ import numpy as np
 
 from nnlite._jit import USE_NUMBA, njit, prange
 from nnlite.errors import ShapeError
-from nnlite.ops._checks import pair, require_array, require_out
+from nnlite.ops._checks import as_window, pair, require_array, require_out
 from nnlite.ops.activation import activate_span, activation_code, activation_numpy, activation_reference
 from nnlite.ops.conv2d import conv2d_output_shape
-from nnlite.ops.pointwise_conv2d import as_window
 
 
 def depthwise_conv2d_output_shape(x_shape, weight_shape, stride=1, padding=0, dilation=1):

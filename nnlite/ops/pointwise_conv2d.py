@@ -29,7 +29,7 @@ import numpy as np
 
 from nnlite._jit import USE_NUMBA, VECTORS_512_BIT, carray, njit, prange, stack_floats
 from nnlite.errors import ShapeError
-from nnlite.ops._checks import pair, require_array, require_out
+from nnlite.ops._checks import as_window, pair, require_array, require_out
 from nnlite.ops.activation import activate, activation_code, activation_numpy, activation_reference
 
 PIXELS = 16 if VECTORS_512_BIT else 8  # pixels per block: one vector of float32
@@ -203,23 +203,6 @@ class PointwisePlan:
         _pointwise_kernel(xpad, first_channel, oy, ox, height, width, self.packed, self.padded_bias, self.weight.shape[0],
                           *skip_window, has_skip, self.code, *as_window(out))
         return out
-
-
-def as_window(a):
-    """(buffer, first channel, oy, ox) of an N x C x H x W array: the array itself, or the
-    C-contiguous buffer it is a window of (a numpy view made by slicing channels and an interior)."""
-    if a.flags.c_contiguous:
-        return a, 0, 0, 0
-    base = a.base
-    while base is not None and not (isinstance(base, np.ndarray) and base.ndim == 4 and base.flags.c_contiguous):
-        base = getattr(base, "base", None)
-    if base is None or base.dtype != np.float32 or base.strides[1:] != a.strides[1:] or base.strides[0] != a.strides[0]:
-        raise ShapeError("pointwise_conv2d: out and skip must be C-contiguous or a window of a C-contiguous buffer")
-    offset = (a.__array_interface__["data"][0] - base.__array_interface__["data"][0]) // 4
-    _, c, h, w = base.shape
-    first, rest = divmod(offset, h * w)
-    oy, ox = divmod(rest, w)
-    return base, first, oy, ox
 
 
 def pointwise_conv2d_padded(xpad, weight, bias, origin, size, skip=None, activation="none", out=None, first_channel=0):

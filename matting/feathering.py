@@ -1,0 +1,77 @@
+"""The pieces every network here shares: the input normalisation and the paper's feathering block
+(FB), a learned guided filter on the image and the segmentation scores. Written once, used by the
+paper's light dense network (matting/model.py) and the encoder-decoder (matting/encoder_decoder.py).
+
+The FB's graph layout (buffer: channels, at the network's input size H x W):
+
+    guide     11  [I (RGB in [0,1]), S_B, S_F, I*I, I*S_F]; the graph input is written to guide[0:3]
+                  and the segmentation network's softmax to guide[3:5]
+    hidden     8  relu(conv3x3 11->8);  abc 3: conv3x3 8->3;  abc_mean 3: box filter radius r
+    alpha      1  clip(mean(a) * S_F + mean(b) * S_B + mean(c), 0, 1)
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from nnlite.errors import ShapeError
+from nnlite.graph import BoxFilter, Conv2d, Layer, Node, Slot
+
+GUIDE_CHANNELS = 11
+
+
+def feathering_tensors(hidden: int) -> dict:
+    """Tensor name -> shape of the FB in a weights file."""
+    return {"feather.hidden/weight": (hidden, GUIDE_CHANNELS, 3, 3), "feather.hidden/bias": (hidden,),
+            "feather.coeffs/weight": (3, hidden, 3, 3), "feather.coeffs/bias": (3,)}
+
+
+class Normalise(Layer):
+    def __init__(self, mean, std):
+        self.mean = np.asarray(mean, np.float32).reshape(1, 3, 1, 1)
+        self.scale = (1.0 / np.asarray(std, np.float32)).reshape(1, 3, 1, 1)
+
+    def run(self, inputs, out):
+        np.subtract(inputs[0].interior, self.mean, out=out)
+        out *= self.scale
+
+
+class FeatherProducts(Layer):
+    """guide[0:5] = [I, S_B, S_F] -> guide[5:11] = [I*I, I*S_F]."""
+
+    def check_channels(self, input_channels, output_channels):
+        if input_channels != [5] or output_channels != 6:
+            raise ShapeError("FeatherProducts: reads [I, S_B, S_F] (5 channels), writes [I*I, I*S_F] (6)")
+
+    def run(self, inputs, out):
+        guide = inputs[0].interior
+        image, s_f = guide[:, 0:3], guide[:, 4:5]
+        np.multiply(image, image, out=out[:, 0:3])
+        np.multiply(image, s_f, out=out[:, 3:6])
+
+
+class FeatherCombine(Layer):
+    """alpha = clip(mean(a) * S_F + mean(b) * S_B + mean(c), 0, 1); inputs: abc_mean, guide[3:5]."""
+
+    def check_channels(self, input_channels, output_channels):
+        if input_channels != [3, 2] or output_channels != 1:
+            raise ShapeError("FeatherCombine: reads a, b, c and S_B, S_F, writes alpha")
+
+    def run(self, inputs, out):
+        abc, scores = inputs[0].interior, inputs[1].interior
+        np.multiply(abc[:, 0:1], scores[:, 1:2], out=out)
+        out += abc[:, 1:2] * scores[:, 0:1]
+        out += abc[:, 2:3]
+        np.clip(out, 0.0, 1.0, out=out)
+
+
+def feathering_nodes(tensors: dict, hidden: int, box_radius: int) -> tuple[list, dict]:
+    """The FB's nodes (reading guide[0:5], writing alpha) and the buffers they add: name -> channels."""
+    conv = lambda name, **kw: Conv2d(tensors[f"{name}/weight"], tensors[f"{name}/bias"], **kw)
+    nodes = [
+        Node(FeatherProducts(), (Slot("guide", 0, 5),), Slot("guide", 5, 6), "feathering"),
+        Node(conv("feather.hidden", padding=1, relu=True), (Slot("guide", 0, GUIDE_CHANNELS),), Slot("hidden", 0, hidden), "feathering"),
+        Node(conv("feather.coeffs", padding=1), (Slot("hidden", 0, hidden),), Slot("abc", 0, 3), "feathering"),
+        Node(BoxFilter(box_radius), (Slot("abc", 0, 3),), Slot("abc_mean", 0, 3), "feathering"),
+        Node(FeatherCombine(), (Slot("abc_mean", 0, 3), Slot("guide", 3, 2)), Slot("alpha", 0, 1), "feathering"),
+    ]
+    return nodes, {"hidden": hidden, "abc": 3, "abc_mean": 3, "alpha": 1}
