@@ -45,7 +45,10 @@ import numpy as np
 
 from nnlite._jit import USE_NUMBA, VECTORS_512_BIT, carray, njit, prange, stack_floats
 from nnlite.errors import ShapeError
-from nnlite.ops._checks import pair, require_array, require_out
+from nnlite.ops._checks import as_window, pair, require_array, require_out
+from nnlite.ops.conv_pixels import CHANNELS as PIXEL_BLOCK_CHANNELS
+from nnlite.ops.conv_pixels import PIXELS as PIXEL_BLOCK
+from nnlite.ops.conv_pixels import _conv_pixels_kernel, pack_pixels_weights, pixels_taps
 
 LANES = 16  # output channels per vector in the lanes kernel: 16 float32 fill a 512-bit register
 PIXEL_BLOCK = 16  # pixels per lanes-kernel block: 16 accumulators + 1 weight vector of the 32 registers
@@ -54,6 +57,10 @@ CHANNEL_CHUNK = 16  # input channels per pass over a block group: 16 x 9 weight 
 # below 12 output channels most of each vector idles: in bench.ops the lanes kernel was 1.2-1.4x
 # slower than the wide one on the 11->8 feathering conv and 2.2x slower on the 64->2 final conv
 LANES_MIN_CHANNELS = 12
+# the "pixels" kernel (nnlite/ops/conv_pixels.py) for the thin convs in between: 1.3-2x faster than
+# the wide one on the feathering block's 11->8 and 8->3 at 256 px; with 2 output channels (the
+# 64->2 final conv) most of its vector of sums idles and the wide kernel wins
+PIXELS_MIN_CHANNELS = 3
 WIDE_CHUNK = 512  # pixels per accumulator strip: 4 strips of 2 KB stay in L1
 CHANNEL_BLOCK = 4
 # strips 64 bytes longer than a chunk: at exactly 2 KB apart, the store to one accumulator and the
@@ -242,11 +249,13 @@ def pack_lanes_weights(weight):
 
 
 def conv2d_kernel_name(weight_shape, stride=1, dilation=1, out_width=1):
-    """The kernel conv2d runs for a layer: "lanes", "wide", "rows" or "numpy" (benchmarks print it)."""
+    """The kernel conv2d runs for a layer: "lanes", "pixels", "wide", "rows" or "numpy" (benchmarks print it)."""
     cout, _, kh, kw = weight_shape
     (sh, sw), (dh, dw) = pair("stride", stride), pair("dilation", dilation)
     if not USE_NUMBA:
         return "numpy"
+    if sh == sw == 1 and PIXELS_MIN_CHANNELS <= cout < LANES_MIN_CHANNELS:
+        return "pixels"
     if (sh == sw == 1 and dh == dw) or (kh == kw == 3 and sh == sw == 2 and dh == dw == 1):
         if VECTORS_512_BIT and cout >= LANES_MIN_CHANNELS and out_width >= PIXEL_BLOCK:
             return "lanes"
@@ -263,6 +272,17 @@ def _run_lanes(xpad, first_channel, weight, bias, oy, ox, dil, hout, wout, relu,
     padded_bias[:cout] = bias
     return _conv_lanes_kernel(xpad, first_channel, pack_lanes_weights(weight), taps, padded_bias,
                               oy, ox, hout, wout, relu, out)
+
+
+def _run_pixels(xpad, first_channel, weight, bias, oy, ox, dilation, hout, wout, relu, out):
+    cout = weight.shape[0]
+    packed = pack_pixels_weights(weight)
+    padded_bias = np.zeros(packed.shape[0] * PIXEL_BLOCK_CHANNELS, np.float32)
+    padded_bias[:cout] = bias
+    window = as_window(out)
+    _conv_pixels_kernel(xpad, first_channel, oy, ox, hout, wout, pixels_taps(weight.shape[2:], dilation, xpad.shape[3]),
+                        packed, padded_bias, cout, *window, False, 1 if relu else 0, *window)
+    return out
 
 
 @njit(parallel=True, fastmath=True)
@@ -362,10 +382,14 @@ def conv2d_padded(xpad, weight, bias, origin, out_size, stride=1, dilation=1, re
     xpad = np.ascontiguousarray(xpad)
     weight = np.ascontiguousarray(weight)
     kernel = conv2d_kernel_name(weight.shape, stride, dilation, wout)
+    if kernel == "pixels" and (hout - 1) * xpad.shape[3] + wout < PIXEL_BLOCK:
+        kernel = "wide" if kh == kw == 3 else "rows"  # fewer pixels than one block of the pixels kernel
     if kernel == "numpy":
         return _conv2d_numpy(xpad, first_channel, weight, bias, oy, ox, sh, sw, dh, dw, hout, wout, relu, out)
     if kernel == "rows":
         return _conv2d_rows_kernel(xpad, first_channel, weight, bias, oy, ox, sh, sw, dh, dw, hout, wout, relu, out)
+    if kernel == "pixels":
+        return _run_pixels(xpad, first_channel, weight, bias, oy, ox, (dh, dw), hout, wout, relu, out)
     if sh == 2:  # the 3x3 stride-2 conv, as a stride-1 conv over the input's parity phases
         xpad = _space_to_depth(xpad, first_channel, weight.shape[1], oy, ox, hout, wout)
         weight = space_to_depth_weights(weight)

@@ -31,13 +31,8 @@ from nnlite._jit import USE_NUMBA, VECTORS_512_BIT, carray, njit, prange, stack_
 from nnlite.errors import ShapeError
 from nnlite.ops._checks import as_window, pair, require_array, require_out
 from nnlite.ops.activation import activate, activation_code, activation_numpy, activation_reference
+from nnlite.ops.conv_pixels import CHANNELS, PIXELS, _conv_pixels_kernel, pack_pixels_weights
 
-PIXELS = 16 if VECTORS_512_BIT else 8  # pixels per block: one vector of float32
-# output channels per block: 16 vectors of sums of the 32 registers of AVX-512 (8 would leave the
-# multiply-adds waiting on their own latency); 8 of the 16 registers of AVX2 / NEON
-CHANNELS = 16 if VECTORS_512_BIT else 8
-BLOCKS_PER_JOB = 8
-U_PIXELS = np.uint64(PIXELS)
 
 
 def pointwise_conv2d_reference(x, weight, bias=None, skip=None, activation="none"):
@@ -50,90 +45,6 @@ def pointwise_conv2d_reference(x, weight, bias=None, skip=None, activation="none
     return activation_reference(out, activation)
 
 
-def pack_pointwise_weights(weight):
-    """K x C x 1 x 1 -> ceil(K/CHANNELS) x C x CHANNELS: for each input channel, the weights of a
-    block of output channels side by side, zero past K."""
-    k, c = weight.shape[:2]
-    blocks = -(-k // CHANNELS)
-    packed = np.zeros((blocks * CHANNELS, c), np.float32)
-    packed[:k] = weight[:, :, 0, 0]
-    return np.ascontiguousarray(packed.reshape(blocks, CHANNELS, c).transpose(0, 2, 1))
-
-
-@njit(parallel=True, fastmath=True)
-def _pointwise_kernel(xbuf, x_first, x_oy, x_ox, height, width, wpack, bias, cout,
-                      sbuf, s_first, s_oy, s_ox, has_skip, code, obuf, o_first, o_oy, o_ox):
-    """Each array is a whole C-contiguous N x C x H x W buffer with a window given by its first
-    channel and the top-left corner (oy, ox) of its height x width interior. Indices into the
-    flattened buffers are uint64: Numba then adds no wraparound for negative indices, which
-    made LLVM turn the loops into gathers and scatters, and no array views are made inside the
-    loops (each view costs reference counting)."""
-    batch, xc, xh, xw = xbuf.shape
-    sc, sh, sw = sbuf.shape[1], sbuf.shape[2], sbuf.shape[3]
-    oc, oh, ow = obuf.shape[1], obuf.shape[2], obuf.shape[3]
-    cblocks, cin = wpack.shape[0], wpack.shape[1]
-    xf, sf, of = xbuf.reshape(-1), sbuf.reshape(-1), obuf.reshape(-1)
-    x_plane = np.uint64(xh * xw)
-    run = (height - 1) * xw + width
-    blocks = (run + PIXELS - 1) // PIXELS
-    groups = (blocks + BLOCKS_PER_JOB - 1) // BLOCKS_PER_JOB
-    for job in prange(batch * groups):
-        b = job // groups
-        first_block = job % groups * BLOCKS_PER_JOB
-        acc = carray(stack_floats(256), (CHANNELS, PIXELS))  # CHANNELS * PIXELS <= 256
-        for blk in range(first_block, min(first_block + BLOCKS_PER_JOB, blocks)):
-            q0 = min(blk * PIXELS, run - PIXELS)
-            in0 = np.uint64(((b * xc + x_first) * xh + x_oy) * xw + x_ox + q0)
-            for cb in range(cblocks):
-                kcount = min(CHANNELS, cout - cb * CHANNELS)
-                for k in range(CHANNELS):
-                    for q in range(U_PIXELS):
-                        acc[k, q] = 0.0
-                for ci in range(cin):
-                    src = in0 + np.uint64(ci) * x_plane
-                    wv = wpack[cb, ci]
-                    # the channel loop unrolled by hand: LLVM then makes the pixel loop one
-                    # vector multiply-add per channel, sums kept in registers (a loop over the
-                    # channels was compiled to gathers); a block of at most 8 real channels (24 =
-                    # 16 + 8) takes the 8-channel body, the only one where CHANNELS is 8
-                    if CHANNELS == 16 and kcount > 8:
-                        w0, w1, w2, w3, w4, w5, w6, w7 = wv[0], wv[1], wv[2], wv[3], wv[4], wv[5], wv[6], wv[7]
-                        w8, w9, w10, w11, w12, w13, w14, w15 = wv[8], wv[9], wv[10], wv[11], wv[12], wv[13], wv[14], wv[15]
-                        for q in range(U_PIXELS):
-                            v = xf[src + q]
-                            acc[0, q] += w0 * v; acc[1, q] += w1 * v; acc[2, q] += w2 * v; acc[3, q] += w3 * v
-                            acc[4, q] += w4 * v; acc[5, q] += w5 * v; acc[6, q] += w6 * v; acc[7, q] += w7 * v
-                            acc[8, q] += w8 * v; acc[9, q] += w9 * v; acc[10, q] += w10 * v; acc[11, q] += w11 * v
-                            acc[12, q] += w12 * v; acc[13, q] += w13 * v; acc[14, q] += w14 * v; acc[15, q] += w15 * v
-                    else:
-                        w0, w1, w2, w3, w4, w5, w6, w7 = wv[0], wv[1], wv[2], wv[3], wv[4], wv[5], wv[6], wv[7]
-                        for q in range(U_PIXELS):
-                            v = xf[src + q]
-                            acc[0, q] += w0 * v; acc[1, q] += w1 * v; acc[2, q] += w2 * v; acc[3, q] += w3 * v
-                            acc[4, q] += w4 * v; acc[5, q] += w5 * v; acc[6, q] += w6 * v; acc[7, q] += w7 * v
-                # the block's wide positions, row segment by row segment (border columns dropped)
-                y, x = q0 // xw, q0 % xw
-                done = 0
-                while done < PIXELS:
-                    span = min(xw - x, PIXELS - done)
-                    keep = np.uint64(min(max(width - x, 0), span))
-                    first = np.uint64(done)
-                    for k in range(kcount):
-                        kk = cb * CHANNELS + k
-                        bk = bias[kk]
-                        dst = np.uint64(((b * oc + o_first + kk) * oh + o_oy + y) * ow + o_ox + x)
-                        # activate() per element: measured faster here than a second pass
-                        if has_skip:
-                            res = np.uint64(((b * sc + s_first + kk) * sh + s_oy + y) * sw + s_ox + x)
-                            for j in range(keep):
-                                of[dst + j] = activate(acc[k, first + j] + bk + sf[res + j], code)
-                        else:
-                            for j in range(keep):
-                                of[dst + j] = activate(acc[k, first + j] + bk, code)
-                    done += span
-                    y += 1
-                    x = 0
-    return obuf
 
 
 @njit(parallel=True, fastmath=True)
@@ -170,6 +81,9 @@ def pointwise_kernel_name(height, width, input_pitch) -> str:
     return "block" if (height - 1) * input_pitch + width >= PIXELS else "small"
 
 
+ZERO_TAP = np.zeros(1, np.uint64)
+
+
 class PointwisePlan:
     """A pointwise conv bound to its weights: packs them once, so that a graph calling it for every
     frame pays only for the kernel (``run``) and not for validation or packing."""
@@ -184,7 +98,7 @@ class PointwisePlan:
         if self.bias.shape[0] != cout:
             raise ShapeError(f"bias: expected {cout} values, got {self.bias.shape[0]}")
         self.activation, self.code = activation, activation_code(activation)
-        self.packed = pack_pointwise_weights(self.weight)
+        self.packed = pack_pixels_weights(self.weight)
         self.padded_bias = np.zeros(self.packed.shape[0] * CHANNELS, np.float32)
         self.padded_bias[:cout] = self.bias
 
@@ -200,8 +114,8 @@ class PointwisePlan:
             return _pointwise_small_kernel(xpad, first_channel, oy, ox, height, width, self.weight, self.bias,
                                            skip if has_skip else out, has_skip, self.code, out)
         skip_window = as_window(skip) if has_skip else as_window(out)
-        _pointwise_kernel(xpad, first_channel, oy, ox, height, width, self.packed, self.padded_bias, self.weight.shape[0],
-                          *skip_window, has_skip, self.code, *as_window(out))
+        _conv_pixels_kernel(xpad, first_channel, oy, ox, height, width, ZERO_TAP, self.packed, self.padded_bias,
+                            self.weight.shape[0], *skip_window, has_skip, self.code, *as_window(out))
         return out
 
 
