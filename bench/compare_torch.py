@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from bench.common import configuration, print_configuration, set_threads, summary
-from matting import DEFAULT_WEIGHTS
-from matting.model import MattingNetwork
+from matting import DEFAULT_WEIGHTS, resolve_weights
+from matting.networks import open_network
 
 PARITY_LIMIT = 1e-4
 EXAMPLE = Path(__file__).resolve().parent.parent / "matting" / "examples" / "astronaut.jpg"
@@ -46,9 +46,11 @@ def torch_engines(weights_path):
         with torch.no_grad():
             return model.predict_alpha(torch.from_numpy(x)).numpy()
 
+    segmenter = model.ldn if hasattr(model, "ldn") else model.segmenter
+
     def ldn(x):
         with torch.no_grad():
-            return torch.softmax(model.ldn((torch.from_numpy(x) - model.mean) / model.std), 1)
+            return torch.softmax(segmenter((torch.from_numpy(x) - model.mean) / model.std), 1)
 
     def feather(x, scores):
         with torch.no_grad():
@@ -105,10 +107,10 @@ def interleaved(engines: dict, repeats: int) -> dict:
     return {name: summary(t) for name, t in times.items()}
 
 
-def peak_rss_mb(size: int) -> float:
+def peak_rss_mb(size: int, weights=DEFAULT_WEIGHTS) -> float:
     code = ("import resource, numpy as np\n"
-            "from matting.model import MattingNetwork\n"
-            f"net = MattingNetwork({str(DEFAULT_WEIGHTS)!r})\n"
+            "from matting.networks import open_network\n"
+            f"net = open_network({str(weights)!r})\n"
             f"net.forward(np.random.default_rng(0).random((1, 3, {size}, {size}), dtype=np.float32))\n"
             # VmHWM starts afresh at exec; ru_maxrss would also count the forked copy of this
             # (torch-laden) parent on Linux
@@ -136,7 +138,8 @@ def main(argv=None):
     parser.add_argument("--sizes", default="128,256,512", help="square input sizes (default: %(default)s)")
     parser.add_argument("--threads", default="1,2", help="thread counts (default: %(default)s)")
     parser.add_argument("--repeats", type=int, default=30, help="timed calls per engine and case (default: %(default)s)")
-    parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS, help="nnlite weights (default: shipped)")
+    parser.add_argument("--weights", default=str(DEFAULT_WEIGHTS),
+                        help="a shipped network's name or a weights file (default: the default network)")
     parser.add_argument("--skip-process", action="store_true", help="skip the memory and cold-start subprocess measurements")
     parser.add_argument("--json", type=Path, help="write the record here")
     args = parser.parse_args(argv)
@@ -146,12 +149,12 @@ def main(argv=None):
     print_configuration(config)
 
     t0 = time.perf_counter()
-    network = MattingNetwork(str(args.weights))
+    network = open_network(resolve_weights(args.weights))
     rng = np.random.default_rng(0)
     network.forward(rng.random((1, 3, 32, 32), dtype=np.float32))
     first_call = time.perf_counter() - t0
     print(f"# nnlite load + first call (JIT compile or cache load): {first_call:.2f} s")
-    torch_side = torch_engines(args.weights)
+    torch_side = torch_engines(resolve_weights(args.weights))
     if torch_side is None:
         print("# torch not installed: nnlite figures only")
     record = {"configuration": config, "first_call_s": first_call, "cases": []}
@@ -199,7 +202,7 @@ def main(argv=None):
                     sys.stdout.flush()
                 record["cases"].append({"size": size, "threads": threads, "results": results})
     if not args.skip_process:
-        record["peak_rss_mb_512"] = peak_rss_mb(512)
+        record["peak_rss_mb_512"] = peak_rss_mb(512, resolve_weights(args.weights))
         print(f"# peak RSS of an nnlite-only process, one 512 px image: {record['peak_rss_mb_512']:.0f} MB")
         with tempfile.TemporaryDirectory() as cache:
             record["cold_start_empty_cache_s"] = cold_start_s(cache)

@@ -16,7 +16,7 @@ import numpy as np
 
 import nnlite
 from matting import DEFAULT_WEIGHTS, resolve_weights
-from matting.model import MattingNetwork
+from matting.networks import open_network
 from matting.refine import BAND_ROWS, GUIDED_EPS, GUIDED_RADIUS, guided_upsample, to_gray01
 from nnlite.errors import NnliteError
 
@@ -27,11 +27,13 @@ class InputError(NnliteError, ValueError):
     """An input image the matter cannot use (wrong dtype, channels or size)."""
 
 
-def network_size(height: int, width: int, long_side: int) -> tuple[int, int]:
-    """(h, w) with the longer side = long_side, aspect kept, both even (the net halves, then doubles)."""
+def network_size(height: int, width: int, long_side: int, multiple: int = 2) -> tuple[int, int]:
+    """(h, w) with the longer side about long_side, aspect kept, both multiples of `multiple` (the
+    weights file's size_multiple: 2 for the paper's net, which halves and doubles; 32 for the
+    encoder-decoder, whose skip levels then line up exactly)."""
     scale = long_side / max(height, width)
-    even = lambda v: max(2, int(round(v * scale / 2)) * 2)
-    return even(height), even(width)
+    rounded = lambda v: max(multiple, int(round(v * scale / multiple)) * multiple)
+    return rounded(height), rounded(width)
 
 
 def to_bgr_uint8(image: np.ndarray) -> np.ndarray:
@@ -81,7 +83,7 @@ class Timings:
 class Matter:
     def __init__(self, weights=DEFAULT_WEIGHTS, size: int | None = None, refine: str = "guided", threads: int | None = None,
                  guided_radius: int = GUIDED_RADIUS, guided_eps: float = GUIDED_EPS):
-        self.network = MattingNetwork(str(resolve_weights(weights)))
+        self.network = open_network(resolve_weights(weights))
         self.size = int(size or self.network.attrs["inference_size"])
         if self.size < 2:
             raise InputError(f"inference size {self.size} is too small; use 64 or more")
@@ -97,7 +99,7 @@ class Matter:
         """-> (alpha at the network size, the network-size RGB image in [0, 1], scores S_B/S_F)."""
         t0 = time.perf_counter()
         image_bgr = to_bgr_uint8(image_bgr)
-        h, w = network_size(*image_bgr.shape[:2], self.size)
+        h, w = network_size(*image_bgr.shape[:2], self.size, int(self.network.attrs.get("size_multiple", 2)))
         interpolation = cv2.INTER_AREA if h < image_bgr.shape[0] else cv2.INTER_LINEAR
         small = cv2.resize(image_bgr, (w, h), interpolation=interpolation)
         rgb01 = small[..., ::-1].astype(np.float32) * np.float32(1 / 255)

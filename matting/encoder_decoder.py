@@ -169,7 +169,7 @@ class EncoderDecoderNetwork:
             node.stage = "network"
         feather, feather_buffers = feathering_nodes(t, int(a["feather_hidden"]), int(a["box_radius"]))
         buffers.update(feather_buffers)
-        return Graph(buffers, nodes + feather, Slot("guide", 0, 3))
+        return Graph(buffers, nodes + feather, Slot("guide", 0, 3), keep=("guide", "alpha", "abc_mean"))
 
     def forward(self, image01: np.ndarray, timings: dict | None = None) -> dict:
         """Returns views (valid until the next call): "scores" N x 2 (S_B, S_F), "alpha" N x 1,

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from nnlite._jit import USE_NUMBA
 from nnlite.errors import ShapeError
 from nnlite.graph import BoxFilter, Conv2d, Layer, Node, Slot
+from nnlite.ops.multiply import _multiply_kernel
 
 GUIDE_CHANNELS = 11
 
@@ -47,6 +49,19 @@ class FeatherProducts(Layer):
         image, s_f = guide[:, 0:3], guide[:, 4:5]
         np.multiply(image, image, out=out[:, 0:3])
         np.multiply(image, s_f, out=out[:, 3:6])
+
+    def bind(self, inputs, out):
+        if not USE_NUMBA:
+            return super().bind(inputs, out)
+        guide, first, oy, ox = inputs[0].window
+        (h, w), o_first = out.hw, out.slot.first
+        squares = (h, w, 3, guide, first, oy, ox, guide, first, oy, ox, 1, *out.array_window(o_first))
+        products = (h, w, 3, guide, first, oy, ox, guide, first + 4, oy, ox, 0, *out.array_window(o_first + 3))
+
+        def run():
+            _multiply_kernel(*squares)
+            _multiply_kernel(*products)
+        return run
 
 
 class FeatherCombine(Layer):

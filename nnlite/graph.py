@@ -56,6 +56,10 @@ class BufferView:
         """(buffer, first channel, oy, ox): how the windowed kernels address this slot's interior."""
         return self.array, self.slot.first, self.border, self.border
 
+    def array_window(self, first: int) -> tuple:
+        """The window tuple of this buffer's interior from channel `first`."""
+        return self.array, first, self.border, self.border
+
     @property
     def hw(self) -> tuple:
         return self.array.shape[2] - 2 * self.border, self.array.shape[3] - 2 * self.border
@@ -291,8 +295,14 @@ class Node:
 
 
 class Graph:
-    def __init__(self, buffers: dict[str, int], nodes: list[Node], input_slot: Slot):
-        """buffers: name -> channel count. input_slot: where forward() copies its input."""
+    def __init__(self, buffers: dict[str, int], nodes: list[Node], input_slot: Slot, keep=None):
+        """buffers: name -> channel count. input_slot: where forward() copies its input.
+
+        keep: None, or the buffers the caller reads after forward(); the others then share memory
+        where their lives do not overlap (a buffer lives from the node that first writes it, all
+        its channels at once, to the last node that reads it), so that a deep network's working
+        set stays in the CPU's caches. forward() returns only the kept buffers then."""
+        self.keep = None if keep is None else set(keep) | {input_slot.buffer}
         self.buffer_channels = dict(buffers)
         self.nodes = list(nodes)
         self.input_slot = input_slot
@@ -320,8 +330,39 @@ class Graph:
                 raise ShapeError(f"graph: a {height}x{width} input is too small for {type(node.layer).__name__}")
             if sizes.setdefault(node.output.buffer, hw) != hw:
                 raise ShapeError(f"graph: buffer {node.output.buffer!r} written at {hw} and at {sizes[node.output.buffer]}")
-        return {name: np.zeros((batch, self.buffer_channels[name], h + 2 * self.borders[name], w + 2 * self.borders[name]), np.float32)
-                for name, (h, w) in sizes.items()}
+        shapes = {name: (batch, self.buffer_channels[name], h + 2 * self.borders[name], w + 2 * self.borders[name])
+                  for name, (h, w) in sizes.items()}
+        if self.keep is None:
+            return {name: np.zeros(shape, np.float32) for name, shape in shapes.items()}
+        return self._shared_arrays(shapes)
+
+    def _shared_arrays(self, shapes: dict) -> dict[str, np.ndarray]:
+        """One zeroed array per buffer, arrays reused between buffers of one shape whose lives do
+        not overlap. Borders stay zero: every layer writes only interiors."""
+        first_write, last_use = {}, {}
+        for i, node in enumerate(self.nodes):
+            for slot in node.inputs:
+                last_use[slot.buffer] = i
+            out = node.output
+            if out.buffer not in first_write:
+                whole = out.first == 0 and out.count == self.buffer_channels[out.buffer]
+                first_write[out.buffer] = i if whole else -1  # written in parts: not shared
+            last_use[out.buffer] = max(last_use.get(out.buffer, i), i)
+        arrays, pool = {}, []  # pool: [array, index of its last use]
+        for name in sorted(shapes, key=lambda n: first_write.get(n, -1)):
+            start = first_write.get(name, -1)
+            shareable = name not in self.keep and start >= 0
+            if shareable:
+                for entry in pool:
+                    if entry[0].shape == shapes[name] and entry[1] < start:
+                        arrays[name] = entry[0]
+                        entry[1] = last_use[name]
+                        break
+            if name not in arrays:
+                arrays[name] = np.zeros(shapes[name], np.float32)
+                if shareable:
+                    pool.append([arrays[name], last_use[name]])
+        return arrays
 
     def buffers_for(self, batch: int, height: int, width: int) -> dict[str, np.ndarray]:
         return self._planned(batch, height, width)[0]
@@ -358,4 +399,5 @@ class Graph:
                 t0 = time.perf_counter()
                 step()
                 timings[stage] = timings.get(stage, 0.0) + time.perf_counter() - t0
-        return {name: BufferView(a, self.borders[name], Slot(name, 0, a.shape[1])).interior for name, a in buffers.items()}
+        return {name: BufferView(a, self.borders[name], Slot(name, 0, a.shape[1])).interior for name, a in buffers.items()
+                if self.keep is None or name in self.keep}
