@@ -50,6 +50,31 @@ def test_small_ops(rng):
     assert_close(box_filter(x, 2), box_filter_reference(x, 2), 1e-5, "box")
 
 
+def test_mobile_ops_small(rng):
+    """The encoder-decoder's ops on small odd shapes, each against its reference."""
+    from nnlite.ops.add import add, add_reference
+    from nnlite.ops.channel_scale import channel_scale, channel_scale_reference
+    from nnlite.ops.depthwise_conv2d import depthwise_conv2d, depthwise_conv2d_reference
+    from nnlite.ops.global_avg_pool import global_avg_pool, global_avg_pool_reference
+    from nnlite.ops.pointwise_conv2d import pointwise_conv2d, pointwise_conv2d_reference
+    from nnlite.ops.resize_bilinear_add import resize_bilinear_add, resize_bilinear_add_reference
+
+    x = rng.standard_normal((1, 24, 11, 9)).astype(np.float32)
+    dw, bias = rng.standard_normal((24, 1, 3, 3)).astype(np.float32), rng.standard_normal(24).astype(np.float32)
+    for stride in (1, 2):
+        assert_close(depthwise_conv2d(x, dw, bias, stride, 1, 1, "hardswish"),
+                     depthwise_conv2d_reference(x, dw, bias, stride, 1, 1, "hardswish"), 1e-4, "depthwise")
+    pw = (rng.standard_normal((40, 24, 1, 1)) / 5).astype(np.float32)
+    skip = rng.standard_normal((1, 40, 11, 9)).astype(np.float32)
+    assert_close(pointwise_conv2d(x, pw, None, skip, "relu"), pointwise_conv2d_reference(x, pw, None, skip, "relu"), 1e-4, "pointwise")
+    gate = rng.standard_normal((1, 24, 1, 1)).astype(np.float32)
+    assert_close(channel_scale(x, gate), channel_scale_reference(x, gate), 1e-6, "channel_scale")
+    assert_close(add(x, x, "relu"), add_reference(x, x, "relu"), 1e-6, "add")
+    assert_close(global_avg_pool(x), global_avg_pool_reference(x), 1e-6, "mean")
+    fine = rng.standard_normal((1, 24, 22, 18)).astype(np.float32)
+    assert_close(resize_bilinear_add(x, fine), resize_bilinear_add_reference(x, fine), 1e-5, "resize_bilinear_add")
+
+
 def test_shipped_weights_load():
     weights = load_weights(DEFAULT_WEIGHTS)  # the .npz twin where h5py is missing
     assert weights.attrs["model"] == "fast-deep-matting" and len(weights.tensors) == 16

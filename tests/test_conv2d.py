@@ -4,7 +4,7 @@ from conftest import assert_close
 
 from nnlite import ShapeError
 from nnlite._jit import USE_NUMBA, VECTORS_512_BIT
-from nnlite.ops.conv2d import (_conv2d_numpy, _conv3x3_wide_kernel, _conv_lanes_kernel, conv2d, conv2d_padded,
+from nnlite.ops.conv2d import (_conv2d_numpy, _conv3x3_wide_kernel, _conv_lanes_kernel, _run_pixels, conv2d, conv2d_padded,
                                conv2d_reference, pack_lanes_weights)
 
 TOL = 1e-4  # float32 sums of up to 576 products of unit-scale values
@@ -100,6 +100,24 @@ def test_lanes_and_wide_kernels_match_reference(rng, case):
         out = np.full_like(want, np.nan)
         _conv3x3_wide_kernel(xpad, 0, weight, bias, 0, 0, dilation, ho, wo, True, out)
         assert_close(out, want, TOL, "wide kernel")
+    out = np.full_like(want, np.nan)
+    _run_pixels(xpad, 0, weight, bias, 0, 0, (dilation, dilation), ho, wo, True, out)
+    assert_close(out, want, TOL, "pixels kernel")
+
+
+@needs_numba
+@pytest.mark.parametrize("case", [MODEL_SHAPES[k] for k in (5, 6, 7)] + [GENERAL_SHAPES[0], (1, 11, 5, 30, 8, 3, 3, 1, 2, 2)],
+                         ids=case_id)
+def test_pixels_kernel_matches_reference(rng, case):
+    """The pixels kernel called directly on thin convs (2, 3, 7, 8 output channels), rows that end
+    inside a block, a dilated filter; conv2d must not pick it where one block exceeds the output."""
+    n, c, h, w, k, r, s, _, padding, dilation = case
+    x, weight, bias = make_case(rng, n, c, h, w, k, r, s)
+    want = conv2d_reference(x, weight, bias, 1, padding, dilation, relu=True)
+    xpad = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    out = np.full_like(want, np.nan)
+    _run_pixels(xpad, 0, weight, bias, 0, 0, (dilation, dilation), want.shape[2], want.shape[3], True, out)
+    assert_close(out, want, TOL, "pixels kernel")
 
 
 @needs_numba

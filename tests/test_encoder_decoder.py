@@ -1,0 +1,92 @@
+"""The encoder-decoder network: nnlite against its torch twin on the same (BN-folded) weights, for
+both designs, at odd sizes; the weights file's checks; buffer sharing changes nothing."""
+import json
+
+import numpy as np
+import pytest
+from conftest import assert_close
+
+from matting.encoder_decoder import EncoderDecoderNetwork
+from matting.networks import open_network
+from nnlite import WeightsError
+from nnlite.weights import load_weights, save_weights
+
+torch = pytest.importorskip("torch")
+
+from convert.encoder_decoder import ARCHITECTURES, EncoderDecoderMatting  # noqa: E402
+from convert.export import export_encoder_decoder, model_from_weights  # noqa: E402
+
+SIZES = [(64, 96), (70, 50), (33, 17), (128, 96)]
+
+
+def random_model(arch: str, seed: int = 0) -> EncoderDecoderMatting:
+    """Random weights and BatchNorm statistics (so that folding is exercised), a non-identity FB."""
+    torch.manual_seed(seed)
+    model = EncoderDecoderMatting(arch)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.5, 0.5)
+                module.running_var.uniform_(0.5, 2.0)
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.uniform_(-0.3, 0.3)
+        model.feather.coeffs.weight.normal_(0, 0.1)
+    return model.eval()
+
+
+@pytest.fixture(scope="module", params=sorted(ARCHITECTURES))
+def exported(request, tmp_path_factory):
+    model = random_model(request.param)
+    path = tmp_path_factory.mktemp("ed") / f"{request.param}.h5"
+    export_encoder_decoder(model, path)
+    return model, path
+
+
+def test_nnlite_matches_torch(exported):
+    model, path = exported
+    network = open_network(path)
+    assert isinstance(network, EncoderDecoderNetwork)
+    rng = np.random.default_rng(0)
+    for h, w in SIZES:
+        x = rng.random((1, 3, h, w), dtype=np.float32)
+        with torch.no_grad():
+            _, scores, alpha = model(torch.from_numpy(x))
+        out = network.forward(x)
+        assert_close(out["scores"], scores.numpy(), 1e-5, f"scores {h}x{w}")
+        assert_close(out["alpha"], alpha.clamp(0, 1).numpy(), 1e-5, f"alpha {h}x{w}")
+
+
+def test_folded_torch_twin_matches_the_trained_form(exported):
+    model, path = exported
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        assert (model_from_weights(path)(x)[2] - model(x)[2]).abs().max().item() < 1e-5
+
+
+def test_shared_buffers_change_nothing(exported):
+    _, path = exported
+    shared, separate = EncoderDecoderNetwork(path), EncoderDecoderNetwork(path)
+    separate.graph.keep = None  # every buffer its own array
+    x = np.random.default_rng(1).random((2, 3, 96, 64), dtype=np.float32)
+    for _ in range(2):  # the second call runs on buffers the first left behind
+        a, b = shared.forward(x)["alpha"].copy(), separate.forward(x)["alpha"]
+        np.testing.assert_array_equal(a, b)
+    arrays = shared.graph.buffers_for(2, 96, 64)
+    assert len({id(a) for a in arrays.values()}) < len(arrays)
+
+
+def test_bad_architecture_and_tensors_are_refused(exported, tmp_path):
+    _, path = exported
+    weights = load_weights(path)
+    broken = dict(weights.attrs, architecture=json.dumps({"stem": 16}))
+    save_weights(tmp_path / "arch.h5", weights.tensors, broken)
+    with pytest.raises(WeightsError, match="architecture"):
+        open_network(tmp_path / "arch.h5")
+    tensors = dict(weights.tensors)
+    tensors.pop("segmenter.head/bias")
+    save_weights(tmp_path / "missing.h5", tensors, weights.attrs)
+    with pytest.raises(WeightsError, match="segmenter.head/bias"):
+        open_network(tmp_path / "missing.h5")
+    save_weights(tmp_path / "model.h5", weights.tensors, dict(weights.attrs, model="something-else"))
+    with pytest.raises(WeightsError, match="something-else"):
+        open_network(tmp_path / "model.h5")
