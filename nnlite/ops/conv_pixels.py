@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnlite._jit import VECTORS_512_BIT, carray, njit, prange, stack_floats
+from nnlite._jit import VECTORS_512_BIT, carray, njit, prange, prefetch, stack_floats
 from nnlite.ops.activation import activate
 
 PIXELS = 16 if VECTORS_512_BIT else 8  # pixels per block: one vector of float32
@@ -71,6 +71,10 @@ def _conv_pixels_kernel(xbuf, x_first, x_oy, x_ox, height, width, taps, wpack, b
         for blk in range(first_block, min(first_block + BLOCKS_PER_JOB, blocks)):
             q0 = min(blk * PIXELS, run - PIXELS)
             in0 = np.uint64(((b * xc + x_first) * xh + x_oy) * xw + x_ox + q0)
+            # the next block's inputs, one cache line per input channel, while this block computes
+            ahead = np.uint64(min((blk + 1) * PIXELS, run - PIXELS) - q0) + in0
+            for ci in range(cin):
+                prefetch(xf, ahead + np.uint64(ci) * x_plane)
             for cb in range(cblocks):
                 kcount = min(CHANNELS, cout - cb * CHANNELS)
                 for k in range(CHANNELS):
@@ -110,11 +114,20 @@ def _conv_pixels_kernel(xbuf, x_first, x_oy, x_ox, height, width, taps, wpack, b
                         kk = cb * CHANNELS + k
                         bk = bias[kk]
                         dst = np.uint64(((b * oc + o_first + kk) * oh + o_oy + y) * ow + o_ox + x)
-                        # activate() per element: measured faster here than a second pass
+                        # a whole block's row (the common case) as a loop of constant length: LLVM
+                        # vectorises variable-length loops in steps of 64 values and leaves anything
+                        # shorter to a scalar remainder loop
                         if has_skip:
                             res = np.uint64(((b * sc + s_first + kk) * sh + s_oy + y) * sw + s_ox + x)
-                            for j in range(keep):
-                                of[dst + j] = activate(acc[k, first + j] + bk + sf[res + j], code)
+                            if keep == U_PIXELS:
+                                for j in range(U_PIXELS):
+                                    of[dst + j] = activate(acc[k, j] + bk + sf[res + j], code)
+                            else:
+                                for j in range(keep):
+                                    of[dst + j] = activate(acc[k, first + j] + bk + sf[res + j], code)
+                        elif keep == U_PIXELS:
+                            for j in range(U_PIXELS):
+                                of[dst + j] = activate(acc[k, j] + bk, code)
                         else:
                             for j in range(keep):
                                 of[dst + j] = activate(acc[k, first + j] + bk, code)
