@@ -110,11 +110,23 @@ def load_streets(data_dir: Path, cache_dir: Path) -> list[dict]:
 
 def render_background(rng: np.random.Generator, size=CACHE_LONG_SIDE) -> np.ndarray:
     """A size x size RGB uint8 scene of the kind the paper's network mistakes for a person: large
-    text on banners, shop signs, shelves of coloured boxes, tiles, over a plain or graded wall."""
+    text on banners, shop signs, shelves of coloured boxes, tiles, over a plain or graded wall; or,
+    a third of the time, only the wall (plain, graded, or with soft out-of-focus blobs), so that
+    "smooth" does not come to mean "person"."""
     colour = lambda: tuple(int(c) for c in rng.integers(0, 256, 3))
     top, bottom = np.array(colour(), np.float32), np.array(colour(), np.float32)
+    if rng.random() < 0.5:  # a gentler gradient: one hue, darker or lighter
+        bottom = np.clip(top * rng.uniform(0.5, 1.5), 0, 255)
     ramp = np.linspace(0, 1, size, dtype=np.float32)[:, None, None]
     image = np.ascontiguousarray(np.broadcast_to(top * (1 - ramp) + bottom * ramp, (size, size, 3)).astype(np.uint8))
+    if rng.random() < 0.33:
+        if rng.random() < 0.5:
+            for _ in range(rng.integers(3, 15)):
+                centre = tuple(int(v) for v in rng.integers(0, size, 2))
+                cv2.circle(image, centre, int(rng.integers(10, 80)), colour(), -1)
+            image = cv2.GaussianBlur(image, (0, 0), float(rng.uniform(6, 20)))
+        noise = rng.normal(0, rng.uniform(1, 6), image.shape)
+        return np.clip(image + noise, 0, 255).astype(np.uint8)
     for _ in range(rng.integers(1, 4)):
         kind = rng.choice(["tiles", "shelves", "banner", "banner", "signs", "stripes"])
         if kind == "tiles":
