@@ -24,7 +24,12 @@ from nnlite.ops.activation import activation, activation_code, activation_numpy
 from nnlite.ops.add import _add_kernel
 from nnlite.ops.channel_scale import _channel_scale_kernel, channel_scale
 from nnlite.ops.conv2d import conv2d_output_shape
-from nnlite.ops.depthwise_conv2d import depthwise_conv2d_output_shape, depthwise_conv2d_padded
+from nnlite.ops.conv2d import _space_to_depth, conv2d_kernel_name, space_to_depth_weights
+from nnlite.ops.conv_pixels import CHANNELS as PIXELS_KERNEL_CHANNELS
+from nnlite.ops.conv_pixels import PIXELS as PIXELS_KERNEL_BLOCK
+from nnlite.ops.conv_pixels import _conv_pixels_kernel, pack_pixels_weights, pixels_taps
+from nnlite.ops.depthwise_conv2d import (_depthwise3x3_kernel, _depthwise_rows_kernel, depthwise_conv2d_kernel_name,
+                                         depthwise_conv2d_output_shape, depthwise_conv2d_padded)
 from nnlite.ops.global_avg_pool import global_avg_pool
 from nnlite.ops.max_pool2d import max_pool2d_output_shape
 from nnlite.ops.pointwise_conv2d import PointwisePlan
@@ -105,6 +110,36 @@ class Conv2d(Layer):
         conv2d_padded(src.array, self.weight, self.bias, origin, out.shape[2:], self.stride, self.dilation,
                       self.relu, out=out, first_channel=src.slot.first)
 
+    def bind(self, inputs, out):
+        """The pixels kernel called directly, its weights packed once (for a 3x3 stride-2 conv: the
+        space-to-depth weights, and a phases buffer made once); other kernels through run()."""
+        src, (h, w) = inputs[0], out.hw
+        if conv2d_kernel_name(self.weight.shape, self.stride, self.dilation, w) != "pixels" or self.stride not in (1, 2):
+            return super().bind(inputs, out)
+        weight, source, pitch = self.weight, src.array, src.array.shape[3]
+        corner = src.border - self.padding
+        if self.stride == 2:
+            cin = weight.shape[1]
+            phases = np.zeros((source.shape[0], cin, 2, 2, h + 2, w + 2), np.float32)
+            weight, source, pitch = space_to_depth_weights(weight)[:, :, :2, :2], phases.reshape(source.shape[0], 4 * cin, h + 2, w + 2), w + 2
+        if (h - 1) * pitch + w < PIXELS_KERNEL_BLOCK:
+            return super().bind(inputs, out)
+        cout = weight.shape[0]
+        packed = pack_pixels_weights(np.ascontiguousarray(weight))
+        bias = np.zeros(packed.shape[0] * PIXELS_KERNEL_CHANNELS, np.float32)
+        bias[:cout] = 0 if self.bias is None else self.bias
+        taps = pixels_taps(weight.shape[2:], (self.dilation, self.dilation), pitch)
+        if self.stride == 1:
+            args = (source, src.slot.first, corner, corner, h, w, taps, packed, bias, cout, *out.window, False,
+                    1 if self.relu else 0, *out.window)
+            return lambda: _conv_pixels_kernel(*args)
+        args = (source, 0, 0, 0, h, w, taps, packed, bias, cout, *out.window, False, 1 if self.relu else 0, *out.window)
+
+        def run():
+            _space_to_depth(src.array, src.slot.first, self.weight.shape[1], corner, corner, h, w, phases)
+            _conv_pixels_kernel(*args)
+        return run
+
 
 class MaxPool2d(Layer):
     def __init__(self, kernel_size, stride=None):
@@ -170,6 +205,17 @@ class DepthwiseConv2d(Layer):
         origin = (src.border - self.padding,) * 2
         depthwise_conv2d_padded(src.array, self.weight, self.bias, origin, out.shape[2:], self.stride, self.dilation,
                                 self.activation, out=out, first_channel=src.slot.first)
+
+    def bind(self, inputs, out):
+        kernel = depthwise_conv2d_kernel_name(self.weight.shape)
+        if kernel == "numpy":
+            return super().bind(inputs, out)
+        src, corner = inputs[0], inputs[0].border - self.padding
+        bias = np.zeros(self.weight.shape[0], np.float32) if self.bias is None else self.bias
+        run = _depthwise3x3_kernel if kernel == "3x3" else _depthwise_rows_kernel
+        args = (src.array, src.slot.first, corner, corner, self.weight, bias, self.stride, self.stride, self.dilation,
+                self.dilation, *out.hw, activation_code(self.activation), *out.window)
+        return lambda: run(*args)
 
 
 class PointwiseConv2d(Layer):

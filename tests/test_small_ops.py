@@ -4,6 +4,7 @@ import pytest
 from conftest import assert_close
 
 from nnlite import ShapeError
+from nnlite._jit import USE_NUMBA
 from nnlite.ops import box_filter, concat, fold_batch_norm, max_pool2d, resize_bilinear, softmax
 from nnlite.ops.batch_norm import batch_norm_reference
 from nnlite.ops.box_filter import _box_filter_numpy, box_filter_reference
@@ -112,6 +113,19 @@ def test_box_filter_matches_reference(rng, size, radius):
     want = box_filter_reference(x, radius)
     assert_close(box_filter(x, radius), want, 1e-5, "box")
     assert_close(_box_filter_numpy(x, radius, np.empty_like(x)), want, 1e-5, "box fallback")
+
+
+@pytest.mark.skipif(not USE_NUMBA, reason="calls the Numba kernels directly")
+@pytest.mark.parametrize("radius", [0, 1, 2, 4, 6])
+def test_both_box_kernels_match_reference(rng, radius):
+    """The running-sum kernel and the direct one for small radii, whichever box_filter picks."""
+    from nnlite.ops.box_filter import _box_filter_kernel, _box_filter_small_kernel
+
+    for size in SIZES:
+        x = rng.standard_normal((2, 3) + size).astype(np.float32)
+        want = box_filter_reference(x, radius)
+        assert_close(_box_filter_kernel(x, radius, np.empty_like(x)), want, 1e-5, "running sums")
+        assert_close(_box_filter_small_kernel(x, radius, np.empty_like(x)), want, 1e-5, "direct")
 
 
 def test_box_filter_keeps_a_constant():

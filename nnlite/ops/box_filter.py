@@ -11,6 +11,9 @@ Border rule: windows are clipped to the image and divided by their true pixel co
 padding counted, no reflection), so a constant image stays constant up to the edge.
 The kernel costs O(1) per pixel whatever r: a running column sum moves down the plane and a running
 row sum moves along each row, both in float64 so that long runs of adds and subtracts do not drift.
+Small radii (r <= SMALL_RADIUS, the feathering block's r = 2) take a direct kernel instead: the
+window is summed as it is, first down the columns, then along the rows, in loops that vectorise;
+the running row sum is one long chain of dependent adds, 5x slower at r = 2 on 256 x 256.
 """
 from __future__ import annotations
 
@@ -66,6 +69,39 @@ def _box_filter_kernel(x, radius, out):
     return out
 
 
+SMALL_RADIUS = 4
+
+
+@njit(parallel=True, fastmath=True)
+def _box_filter_small_kernel(x, radius, out):
+    batch, channels, h, w = x.shape
+    inverse_cols = np.empty(w, np.float32)
+    for j in range(w):
+        inverse_cols[j] = 1.0 / (min(j + radius, w - 1) - max(j - radius, 0) + 1)
+    for job in prange(batch * channels):
+        b, c = job // channels, job % channels
+        plane = x[b, c]
+        column = np.zeros(w + 2 * radius, np.float32)  # a row of column sums, zero past the edges
+        for y in range(h):
+            top, bottom = max(y - radius, 0), min(y + radius, h - 1)
+            sums = column[radius: radius + w]
+            sums[:] = plane[top]
+            for r in range(top + 1, bottom + 1):
+                row = plane[r]
+                for j in range(w):
+                    sums[j] += row[j]
+            dst = out[b, c, y]
+            dst[:] = column[0: w]
+            for d in range(1, 2 * radius + 1):
+                shifted = column[d: d + w]
+                for j in range(w):
+                    dst[j] += shifted[j]
+            scale = np.float32(1.0 / (bottom - top + 1))
+            for j in range(w):
+                dst[j] *= scale * inverse_cols[j]
+    return out
+
+
 def _window_sums(a, radius, axis):
     """Clipped-window sums along one axis from a cumulative sum (float64)."""
     n = a.shape[axis]
@@ -92,4 +128,8 @@ def box_filter(x, radius, out=None):
     if int(radius) != radius or radius < 0:
         raise ShapeError(f"box_filter: radius must be an integer >= 0, got {radius!r}")
     out = require_out(out, x.shape)
-    return _box_filter_kernel(x, int(radius), out) if USE_NUMBA else _box_filter_numpy(x, int(radius), out)
+    if not USE_NUMBA:
+        return _box_filter_numpy(x, int(radius), out)
+    if radius <= SMALL_RADIUS:
+        return _box_filter_small_kernel(x, int(radius), out)
+    return _box_filter_kernel(x, int(radius), out)

@@ -343,10 +343,13 @@ def space_to_depth_weights(weight):
     return phased.reshape(k, 4 * c, 3, 3)
 
 
-def _space_to_depth(xpad, first_channel, cin, oy, ox, hout, wout):
-    """N x 4C x (Ho + 2) x (Wo + 2) parity phases of the window, zero beyond it."""
+def _space_to_depth(xpad, first_channel, cin, oy, ox, hout, wout, phases=None):
+    """N x 4C x (Ho + 2) x (Wo + 2) parity phases of the window, zero beyond it; into `phases`
+    (N x C x 2 x 2 x (Ho + 2) x (Wo + 2), zeroed once by the caller) when given: each call
+    writes the same region of it, so what lies beyond stays zero."""
     batch = xpad.shape[0]
-    phases = np.zeros((batch, cin, 2, 2, hout + 2, wout + 2), np.float32)
+    if phases is None:
+        phases = np.zeros((batch, cin, 2, 2, hout + 2, wout + 2), np.float32)
     window = xpad[:, first_channel: first_channel + cin, oy:, ox:]
     for py in range(2):
         for px in range(2):
