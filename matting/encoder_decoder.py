@@ -11,7 +11,8 @@ Graph layout (buffer: channels at its resolution; H x W is the network input):
     gate.*           the global gate of the deepest level (LR-ASPP), in place
     d{l}.c, d{l}.u   decoder level l: coarse projection, skip projection; the upsampled coarse one
                      is added into d{l}.u in place; d{l}.d, d{l}.out: depthwise-separable conv
-    head, logits     conv1x1 -> 2 at the finest decoder level; bilinear to H x W; softmax -> guide[3:5]
+    head             conv1x1 -> 2 logits at the finest decoder level; bilinear to H x W and softmax,
+                     in one pass, -> guide[3:5]
     ...              the feathering block (matting/feathering.py) -> alpha
 
 Stride-2 depthwise convs read their zero-bordered input buffer directly; no layer copies to pad.
@@ -25,7 +26,7 @@ import numpy as np
 from matting.feathering import Normalise, feathering_nodes, feathering_tensors
 from nnlite.errors import ShapeError
 from nnlite.graph import (Activation, ChannelScale, Conv2d, DepthwiseConv2d, GlobalAvgPool, Graph, Node, PointwiseConv2d,
-                          ResizeBilinear, ResizeBilinearAdd, Slot, Softmax)
+                          ResizeBilinearAdd, ResizeSoftmax2, Slot)
 from nnlite.weights import Weights, load_weights
 
 MODEL_NAME = "fdm-encoder-decoder"
@@ -163,8 +164,7 @@ class EncoderDecoderNetwork:
             nodes.append(Node(ResizeBilinearAdd(act), (coarse, fine), fine))
             x = pw(f"{name}.pointwise", dw(f"{name}.depthwise", fine, f"d{level}.d", 1, act), f"d{level}.out", act)
         head = pw("segmenter.head", x, "head")
-        logits = add(ResizeBilinear(), (head, Slot("guide", 0, 3)), "logits", 2)
-        nodes.append(Node(Softmax(), (logits,), Slot("guide", 3, 2)))
+        nodes.append(Node(ResizeSoftmax2(), (head, Slot("guide", 0, 3)), Slot("guide", 3, 2)))
         for node in nodes:
             node.stage = "network"
         feather, feather_buffers = feathering_nodes(t, int(a["feather_hidden"]), int(a["box_radius"]))

@@ -34,6 +34,7 @@ from nnlite.ops.global_avg_pool import global_avg_pool
 from nnlite.ops.max_pool2d import max_pool2d_output_shape
 from nnlite.ops.pointwise_conv2d import PointwisePlan
 from nnlite.ops.resize_bilinear_add import ResizeBilinearAddPlan
+from nnlite.ops.resize_softmax2 import ResizeSoftmax2Plan
 
 
 @dataclass(frozen=True)
@@ -169,6 +170,32 @@ class ResizeBilinear(Layer):
             resize_bilinear(inputs[0].interior, size=out.shape[2:], align_corners=self.align_corners, out=out)
         else:
             resize_bilinear(inputs[0].interior, scale_factor=self.scale_factor, align_corners=self.align_corners, out=out)
+
+
+class ResizeSoftmax2(Layer):
+    """Two-class softmax of the logits resized to a reference input's size (a second input, never
+    read) or by a factor: ResizeBilinear and Softmax in one pass."""
+
+    def __init__(self, scale_factor=None):
+        self.scale_factor = scale_factor
+
+    def output_hw(self, input_hws):
+        if self.scale_factor is None:
+            return input_hws[1]
+        h, w = input_hws[0]
+        return int(h * self.scale_factor), int(w * self.scale_factor)
+
+    def check_channels(self, input_channels, output_channels):
+        if input_channels[0] != 2 or output_channels != 2:
+            raise ShapeError(f"ResizeSoftmax2: 2 channels of logits in and scores out, got {input_channels[0]} -> {output_channels}")
+
+    def run(self, inputs, out):
+        ResizeSoftmax2Plan(inputs[0].hw, out.shape[2:], self.scale_factor).run(inputs[0].interior, out)
+
+    def bind(self, inputs, out):
+        plan = ResizeSoftmax2Plan(inputs[0].hw, out.hw, self.scale_factor)
+        logits, interior = inputs[0].interior, out.interior
+        return lambda: plan.run(logits, interior)
 
 
 class Softmax(Layer):

@@ -225,3 +225,21 @@ def test_depthwise_kernels_directly(rng):
             out = np.empty_like(want)
             kernel(xpad, 0, 0, 0, weight, bias, s, s, d, d, want.shape[2], want.shape[3], 1, out, 0, 0, 0)
             assert_relative(out, want, 1e-5, kernel.__name__)
+
+
+@pytest.mark.parametrize("sizes", [(4, 4, 8, 8), (3, 5, 7, 9), (8, 6, 8, 6), (1, 1, 3, 2)], ids=lambda s: "{}x{}-to-{}x{}".format(*s))
+def test_resize_softmax2_and_feather_combine(rng, sizes):
+    from nnlite.ops.feather_combine import feather_combine, feather_combine_reference
+    from nnlite.ops.resize_softmax2 import resize_softmax2, resize_softmax2_reference
+
+    h, w, hh, ww = sizes
+    logits = rand(rng, 2, 2, h, w, scale=4)
+    scores = resize_softmax2(logits, (hh, ww))
+    assert_relative(scores, resize_softmax2_reference(logits, (hh, ww)), 1e-6, "resize_softmax2")
+    coefficients = rand(rng, 2, 3, hh, ww)
+    assert_relative(feather_combine(coefficients, scores), feather_combine_reference(coefficients, scores), 1e-6, "feather_combine")
+    torch = pytest.importorskip("torch")
+    import torch.nn.functional as F
+
+    want = torch.softmax(F.interpolate(torch.from_numpy(logits), size=(hh, ww), mode="bilinear", align_corners=False), 1)
+    assert_relative(scores, want.numpy(), 1e-6, "resize_softmax2 vs torch")

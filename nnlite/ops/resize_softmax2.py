@@ -1,0 +1,84 @@
+"""resize_softmax2: two-class scores at a finer size, the bilinear resize and the softmax over
+channels fused (the segmentation networks' last step before the feathering block).
+
+Contract (matches ``torch.softmax(F.interpolate(logits, size=(Ho, Wo), mode="bilinear",
+align_corners=False), 1)``, resampling as in nnlite.ops.resize_bilinear):
+
+    logits  N x 2 x h x w float32;  out  N x 2 x Ho x Wo
+    u = resize_bilinear(logits);  out[:,1] = 1 / (1 + exp(u0 - u1)),  out[:,0] = 1 - out[:,1]
+
+One pass writes both scores: the resized logits never exist as a tensor.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from nnlite._jit import USE_NUMBA, njit, prange
+from nnlite.errors import ShapeError
+from nnlite.ops._checks import as_window, require_array, require_out
+from nnlite.ops.resize_bilinear import _resize_bilinear_numpy, resize_bilinear_reference, source_coordinates
+from nnlite.ops.softmax import _softmax_numpy, softmax_reference
+
+
+ONE, EXP_LIMIT = np.float32(1), np.float32(80)
+
+
+def resize_softmax2_reference(logits, size):
+    return softmax_reference(resize_bilinear_reference(logits, size=size))
+
+
+def resize_softmax2_tables(in_hw, out_hw, scale_factor=None):
+    """Row and column (i0, i1, t) tables; with a scale factor, torch's scale = 1 / factor."""
+    return (*source_coordinates(in_hw[0], out_hw[0], False, scale_factor),
+            *source_coordinates(in_hw[1], out_hw[1], False, scale_factor))
+
+
+@njit(parallel=True, fastmath=True)
+def _resize_softmax2_kernel(h, w, xbuf, x_first, x_oy, x_ox, y0, y1, ty, x0, x1, tx, obuf, o_first, o_oy, o_ox):
+    batch = obuf.shape[0]
+    hout, wout = ty.shape[0], tx.shape[0]
+    xf, of = xbuf.reshape(-1), obuf.reshape(-1)
+    x_plane, o_plane = xbuf.shape[2] * xbuf.shape[3], np.uint64(obuf.shape[2] * obuf.shape[3])
+    for job in prange(batch * hout):
+        n, i = job // hout, job % hout
+        rows = np.empty((2, w), np.float32)
+        base = ((n * xbuf.shape[1] + x_first) * xbuf.shape[2] + x_oy) * xbuf.shape[3] + x_ox
+        t = ty[i]
+        for c in range(2):
+            top = np.uint64(base + c * x_plane + y0[i] * xbuf.shape[3])
+            bottom = np.uint64(base + c * x_plane + y1[i] * xbuf.shape[3])
+            for j in range(np.uint64(w)):
+                a = xf[top + j]
+                rows[c, j] = a + t * (xf[bottom + j] - a)
+        o = np.uint64(((n * obuf.shape[1] + o_first) * obuf.shape[2] + o_oy + i) * obuf.shape[3] + o_ox)
+        for j in range(wout):
+            l0 = rows[0, x0[j]] + tx[j] * (rows[0, x1[j]] - rows[0, x0[j]])
+            l1 = rows[1, x0[j]] + tx[j] * (rows[1, x1[j]] - rows[1, x0[j]])
+            second = ONE / (ONE + np.exp(min(l0 - l1, EXP_LIMIT)))  # float32 throughout: expf, not exp
+            of[o + o_plane + np.uint64(j)] = second
+            of[o + np.uint64(j)] = ONE - second
+    return obuf
+
+
+class ResizeSoftmax2Plan:
+    """The op bound to one pair of sizes: the interpolation tables are made once."""
+
+    def __init__(self, in_hw, out_hw, scale_factor=None):
+        self.tables = resize_softmax2_tables(in_hw, out_hw, scale_factor)
+
+    def run(self, logits, out):
+        if not USE_NUMBA:
+            resized = np.empty(out.shape, np.float32)
+            _resize_bilinear_numpy(logits, *self.tables, resized)
+            return _softmax_numpy(resized, out)
+        _resize_softmax2_kernel(logits.shape[2], logits.shape[3], *as_window(logits), *self.tables, *as_window(out))
+        return out
+
+
+def resize_softmax2(logits, size, out=None):
+    require_array("logits", logits, 4, "N x 2 x h x w")
+    if logits.shape[1] != 2:
+        raise ShapeError(f"resize_softmax2: expected 2 channels of logits, got {logits.shape[1]}")
+    size = tuple(int(v) for v in size)
+    out = require_out(out, (logits.shape[0], 2) + size)
+    return ResizeSoftmax2Plan(logits.shape[2:], size).run(logits, out)
