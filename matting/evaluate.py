@@ -1,6 +1,16 @@
-"""Matting quality on a labelled portrait set, at the data's full resolution.
+"""Matting quality on labelled sets of photos of people, at the data's full resolution.
 
     python -m matting.evaluate [--data ../shared/data/eg1800] [--list test.txt] [--json results.json]
+    python -m matting.evaluate --weights NAME --set eg1800 --set ccp --set mine=photos/ [--json results.json]
+
+With --set (repeatable), one row per set for the matte the CLI gives (the network's alpha carried up
+by guided upsampling): IoU, MSE, SAD, Grad and "IoU<0.8", the share of images whose IoU is below
+0.8 (the failures a user notices). A set is NAME=FOLDER[:LIST] or a folder alone; the folder holds
+images/ID.jpg (or .png), masks/ID.png (0/255) and, optionally, alpha/ID.png (soft; the mask stands
+in without it) and LIST, a file of ids (default: every image). Shorthands: eg1800 (EG1800's
+test.txt) and ccp (CCP's val.txt) in ../shared/data.
+
+Without --set, the paper's comparison on one set (EG1800's test list by default):
 
 For every image the network runs once at the inference size, and four mattes are scored against the
 soft alpha (alpha/NNNNN.png) and the binary mask (masks/NNNNN.png), all at full resolution:
@@ -62,13 +72,79 @@ def metrics(alpha: np.ndarray, truth: np.ndarray, mask: np.ndarray, band: np.nda
             "mse_edge": float(squared[band].sum() / squared.size)}
 
 
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp")
+SHARED_DATA = DEFAULT_DATA.parent
+STANDARD_SETS = {"eg1800": (SHARED_DATA / "eg1800", "test.txt"), "ccp": (SHARED_DATA / "ccp", "val.txt")}
+FAILURE_IOU = 0.8
+
+
 def load_example(data: Path, image_id: str):
-    image = cv2.imread(str(data / "images" / f"{image_id}.jpg"), cv2.IMREAD_COLOR)
-    alpha = cv2.imread(str(data / "alpha" / f"{image_id}.png"), cv2.IMREAD_GRAYSCALE)
+    """(BGR image, soft alpha in [0, 1] float64, bool mask); the mask stands in for a missing alpha."""
+    image = None
+    for suffix in IMAGE_SUFFIXES:
+        if (data / "images" / f"{image_id}{suffix}").is_file():
+            image = cv2.imread(str(data / "images" / f"{image_id}{suffix}"), cv2.IMREAD_COLOR)
+            break
     mask = cv2.imread(str(data / "masks" / f"{image_id}.png"), cv2.IMREAD_GRAYSCALE)
+    alpha = cv2.imread(str(data / "alpha" / f"{image_id}.png"), cv2.IMREAD_GRAYSCALE) if (data / "alpha").is_dir() else mask
     if image is None or alpha is None or mask is None:
         raise FileNotFoundError(f"{data}: image, alpha or mask missing for id {image_id}")
+    if mask.shape != image.shape[:2] or alpha.shape != image.shape[:2]:
+        raise ValueError(f"{data}: the mask or alpha of id {image_id} is not the size of its image")
     return image, alpha.astype(np.float64) / 255, mask > 127
+
+
+def parse_set(text: str) -> tuple[str, Path, list[str]]:
+    """NAME=FOLDER[:LIST], FOLDER or a shorthand -> (name, folder, ids)."""
+    if text in STANDARD_SETS:
+        name, (folder, list_name) = text, STANDARD_SETS[text]
+    else:
+        name, _, rest = text.rpartition("=")
+        folder_text, _, list_name = rest.partition(":")
+        folder = Path(folder_text)
+        name = name or folder.name
+    if not (folder / "images").is_dir() or not (folder / "masks").is_dir():
+        raise SystemExit(f"error: {folder}: a set needs images/ and masks/ folders; see python -m matting.evaluate --help")
+    if list_name:
+        if not (folder / list_name).is_file():
+            raise SystemExit(f"error: {folder / list_name}: no such id list")
+        ids = (folder / list_name).read_text().split()
+    else:
+        ids = sorted(p.stem for p in (folder / "images").iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not ids:
+        raise SystemExit(f"error: {folder}: no images to score")
+    return name, folder, ids
+
+
+def score_set(matter: Matter, folder: Path, ids: list[str], limit: int | None = None) -> dict:
+    """Mean IoU, MSE, SAD, Grad of the CLI's matte over a set, and the share of images with IoU < 0.8."""
+    totals, failures, ids = {}, 0, ids[:limit]
+    for image_id in ids:
+        image, truth, mask = load_example(folder, image_id)
+        m = metrics(matter.predict(image), truth, mask)
+        failures += m["iou"] < FAILURE_IOU
+        for key, value in m.items():
+            totals[key] = totals.get(key, 0.0) + value
+    result = {key: value / len(ids) for key, value in totals.items()}
+    result.update(images=len(ids), failure_share=failures / len(ids))
+    return result
+
+
+def evaluate_sets(args) -> None:
+    matter = Matter(args.weights, size=args.size)
+    record = {"weights": str(args.weights), "size": matter.size, "sets": {}}
+    print(f"{'set':<16} {'images':>6} {'IoU':>7} {'MSE':>8} {'SAD(k)':>8} {'Grad':>9} {'IoU<0.8':>8}   (size {matter.size})")
+    for text in args.set:
+        name, folder, ids = parse_set(text)
+        t0 = time.time()
+        r = score_set(matter, folder, ids, args.limit)
+        record["sets"][name] = dict(r, folder=str(folder), seconds=time.time() - t0)
+        print(f"{name:<16} {r['images']:>6} {r['iou']:7.4f} {r['mse']:8.5f} {r['sad']:8.2f} {r['grad']:9.2e} {100 * r['failure_share']:7.1f}%",
+              flush=True)
+    if args.json:
+        tmp = args.json.with_name(args.json.name + ".tmp")
+        tmp.write_text(json.dumps(record, indent=1))
+        os.replace(tmp, args.json)
 
 
 def mattes(matter: Matter, image: np.ndarray, gf_radius: int, gf_eps: float) -> dict:
@@ -120,14 +196,18 @@ def main(argv=None):
     parser.add_argument("--list", default="test.txt", help="id list inside --data to score (default: %(default)s)")
     parser.add_argument("--validation-list", default="unlisted.txt", help="ids for tuning the guided filter (default: %(default)s)")
     parser.add_argument("--weights", default="fdm-128", type=resolve_weights,
-                        help="shipped network name (fdm-128, fdm-128-g32) or nnlite weights file (default: %(default)s)")
+                        help="shipped network name or nnlite weights file (default: %(default)s)")
     parser.add_argument("--size", type=int, default=None, help="inference long side (default: from the weights file)")
     parser.add_argument("--gf-radius", type=int, help="classic guided filter radius (default: tuned)")
     parser.add_argument("--gf-eps", type=float, help="classic guided filter eps (default: tuned)")
     parser.add_argument("--limit", type=int, help="score only the first N ids")
     parser.add_argument("--json", type=Path, help="write the results here")
     parser.add_argument("--figure", type=Path, help="write an input | LDN | LDN+GF | LDN+FB picture of the first 3 ids")
+    parser.add_argument("--set", action="append",
+                        help="score this set (NAME=FOLDER[:LIST], a folder, eg1800 or ccp; repeatable): one row per set")
     args = parser.parse_args(argv)
+    if args.set:
+        return evaluate_sets(args)
 
     data = args.data
     if not (data / args.list).is_file():

@@ -35,3 +35,47 @@ def test_edge_error_counts_only_near_the_outline():
     near[16, 20:24] = 0.0  # four pixels of the outline itself
     m = metrics(near.astype(np.float32), truth, mask, band)
     assert m["mse"] == m["mse_edge"] == 4 / 64 ** 2
+
+
+def make_set(root, masks):
+    import cv2
+
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    rng = np.random.default_rng(0)
+    for name, mask in masks.items():
+        cv2.imwrite(str(root / "images" / f"{name}.png"), rng.integers(0, 255, mask.shape + (3,), dtype=np.uint8))
+        cv2.imwrite(str(root / "masks" / f"{name}.png"), mask.astype(np.uint8) * 255)
+    return root
+
+
+def test_score_set_counts_the_failures(tmp_path):
+    """A stand-in matter that answers all-person: the image whose mask is full scores IoU 1, the one
+    whose mask is a quarter scores 0.25 and counts as a failure (IoU < 0.8); the mask stands in for alpha."""
+    from matting.evaluate import parse_set, score_set
+
+    quarter = np.zeros((40, 40), bool)
+    quarter[:20, :20] = True
+    folder = make_set(tmp_path / "mine", {"full": np.ones((40, 40), bool), "quarter": quarter})
+
+    class AllPerson:
+        def predict(self, image):
+            return np.ones(image.shape[:2], np.float32)
+
+    name, folder, ids = parse_set(f"mine={folder}")
+    r = score_set(AllPerson(), folder, ids)
+    assert name == "mine" and r["images"] == 2
+    assert r["iou"] == (1.0 + 0.25) / 2 and r["failure_share"] == 0.5
+    assert r["mse"] == (0.0 + 0.75) / 2
+
+
+def test_sets_mode_prints_a_row_per_set(tmp_path, capsys):
+    import json
+
+    from matting.evaluate import main
+
+    folder = make_set(tmp_path / "mine", {"a": np.ones((60, 40), bool)})
+    out = tmp_path / "r.json"
+    main(["--weights", "fdm-128", "--set", f"mine={folder}", "--json", str(out)])
+    assert json.loads(out.read_text())["sets"]["mine"]["images"] == 1
+    assert capsys.readouterr().out.splitlines()[-1].startswith("mine")
