@@ -35,6 +35,8 @@ from convert.people_data import SHARED_DATA, SampleMaker, load_people, load_stre
 from convert.train import charbonnier, matting_loss
 
 CHECKPOINT_SECONDS = 300
+RESUMED_SETTINGS = {"arch": str, "steps": int, "lr": float, "batch": int, "size": int, "seed": int,
+                    "colour_weight": float, "box_radius": int}
 
 
 def dice_loss(foreground, alpha, eps=1.0):
@@ -99,6 +101,12 @@ def main(argv=None):
     resume_path = args.out / "last.pt"
     if args.resume and not resume_path.exists():
         parser.error(f"--resume: {resume_path} does not exist")
+    if args.resume:  # the run's own settings, unless given again on this command line
+        stored = torch.load(resume_path, weights_only=True).get("config", {})
+        given = set(argv if argv is not None else sys.argv[1:])
+        for key, kind in RESUMED_SETTINGS.items():
+            if key in stored and f"--{key.replace('_', '-')}" not in given:
+                setattr(args, key, kind(stored[key]))
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
     log = open(args.out / "train.log", "a")
@@ -133,9 +141,12 @@ def main(argv=None):
         f"{sum(p.numel() for p in model.parameters())} parameters")
 
     def save(name, metrics=None):
-        torch.save({"model": model.state_dict(), "optimiser": optimiser.state_dict(), "step": step, "best": best,
-                    "arch": model.arch, "box_radius": args.box_radius, "metrics": metrics or {},
-                    "config": {k: str(v) for k, v in vars(args).items()}}, args.out / f"{name}.tmp")
+        """last.pt carries the optimiser (to resume); best.pt only the model (to export): a third the size."""
+        state = {"model": model.state_dict(), "step": step, "best": best, "arch": model.arch, "box_radius": args.box_radius,
+                 "metrics": metrics or {}, "config": {k: str(v) for k, v in vars(args).items()}}
+        if name == "last.pt":
+            state["optimiser"] = optimiser.state_dict()
+        torch.save(state, args.out / f"{name}.tmp")
         (args.out / f"{name}.tmp").replace(args.out / name)
 
     stop = {"now": False}
