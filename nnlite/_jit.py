@@ -57,6 +57,7 @@ else:
 
 
 if USE_NUMBA:
+    from llvmlite import ir
     from numba.core import cgutils, types
     from numba.core.errors import RequireLiteralValue
     from numba.extending import intrinsic
@@ -77,9 +78,30 @@ if USE_NUMBA:
 
         return types.CPointer(types.float32)(count), codegen
 
+    @intrinsic
+    def prefetch(typingctx, array, index):
+        """Asks the CPU to start loading array[index] (a 1-D C array, uint64 index) into the
+        caches; no effect on results. For loops that walk many planes at once, more streams than
+        the hardware prefetcher follows."""
+        if not (isinstance(array, types.Array) and array.ndim == 1 and isinstance(index, types.Integer)):
+            return None
+
+        def codegen(context, builder, signature, args):
+            ary = context.make_array(signature.args[0])(context, builder, args[0])
+            pointer = builder.gep(ary.data, [args[1]])
+            raw = builder.bitcast(pointer, cgutils.voidptr_t)
+            i32 = lambda v: context.get_constant(types.int32, v)
+            function = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(ir.VoidType(), [cgutils.voidptr_t, ir.IntType(32), ir.IntType(32), ir.IntType(32)]),
+                "llvm.prefetch.p0i8")
+            builder.call(function, [raw, i32(0), i32(3), i32(1)])
+            return context.get_dummy_value()
+
+        return types.none(array, index), codegen
+
     carray = numba.carray
 else:
-    stack_floats = carray = None
+    stack_floats = carray = prefetch = None
 
 
 def set_num_threads(threads: int) -> None:

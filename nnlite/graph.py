@@ -32,7 +32,7 @@ from nnlite.ops.depthwise_conv2d import (_depthwise3x3_kernel, _depthwise_rows_k
                                          depthwise_conv2d_output_shape, depthwise_conv2d_padded)
 from nnlite.ops.global_avg_pool import global_avg_pool
 from nnlite.ops.max_pool2d import max_pool2d_output_shape
-from nnlite.ops.pointwise_conv2d import PointwisePlan
+from nnlite.ops.pointwise_conv2d import ZERO_TAP, PointwisePlan, pointwise_kernel_name
 from nnlite.ops.resize_bilinear_add import ResizeBilinearAddPlan
 from nnlite.ops.resize_softmax2 import ResizeSoftmax2Plan
 
@@ -262,12 +262,14 @@ class PointwiseConv2d(Layer):
         self.plan.run(src.array, src.slot.first, (src.border, src.border), src.hw, out, skip)
 
     def bind(self, inputs, out):
-        if not USE_NUMBA:
+        src, (h, w), plan = inputs[0], out.hw, self.plan
+        if pointwise_kernel_name(h, w, src.array.shape[3]) != "block":
             return super().bind(inputs, out)
-        src = inputs[0]
-        skip = inputs[1].interior if len(inputs) > 1 else None
-        interior = out.interior
-        return lambda: self.plan.run(src.array, src.slot.first, (src.border, src.border), src.hw, interior, skip)
+        has_skip = len(inputs) > 1
+        skip_window = inputs[1].window if has_skip else out.window
+        args = (src.array, src.slot.first, src.border, src.border, h, w, ZERO_TAP, plan.packed, plan.padded_bias,
+                plan.weight.shape[0], *skip_window, has_skip, plan.code, *out.window)
+        return lambda: _conv_pixels_kernel(*args)
 
 
 class Add(Layer):

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnlite._jit import VECTORS_512_BIT, carray, njit, prange, stack_floats
+from nnlite._jit import VECTORS_512_BIT, carray, njit, prange, prefetch, stack_floats
 from nnlite.ops.activation import activate
 
 PIXELS = 16 if VECTORS_512_BIT else 8  # pixels per block: one vector of float32
@@ -71,6 +71,12 @@ def _conv_pixels_kernel(xbuf, x_first, x_oy, x_ox, height, width, taps, wpack, b
         for blk in range(first_block, min(first_block + BLOCKS_PER_JOB, blocks)):
             q0 = min(blk * PIXELS, run - PIXELS)
             in0 = np.uint64(((b * xc + x_first) * xh + x_oy) * xw + x_ox + q0)
+            # the next block's inputs, one cache line per input channel, while this block computes:
+            # a block reads one line of each of its C planes, more streams than the hardware
+            # prefetcher follows when the input is not in the caches already
+            ahead = np.uint64(min((blk + 1) * PIXELS, run - PIXELS) - q0) + in0
+            for ci in range(cin):
+                prefetch(xf, ahead + np.uint64(ci) * x_plane)
             for cb in range(cblocks):
                 kcount = min(CHANNELS, cout - cb * CHANNELS)
                 for k in range(CHANNELS):
