@@ -15,7 +15,7 @@ import numpy as np
 
 from nnlite._jit import USE_NUMBA
 from nnlite.errors import ShapeError
-from nnlite.graph import BoxFilter, Conv2d, DepthwiseConv2d, Layer, Node, Slot
+from nnlite.graph import BoxFilter, Conv2d, Layer, Node, Slot
 from nnlite.ops.feather_combine import _feather_combine_kernel, feather_combine
 from nnlite.ops.multiply import _multiply_kernel
 
@@ -36,15 +36,6 @@ class Normalise(Layer):
     def run(self, inputs, out):
         np.subtract(inputs[0].interior, self.mean, out=out)
         out *= self.scale
-
-    def bind(self, inputs, out):
-        """(I - mean) / std as a 1x1 depthwise conv: weight 1/std, bias -mean/std (equal up to
-        float32 rounding, and one vectorised pass instead of NumPy's two over a strided view)."""
-        if not USE_NUMBA:
-            return super().bind(inputs, out)
-        scale = self.scale.reshape(3)
-        conv = DepthwiseConv2d(scale.reshape(3, 1, 1, 1).copy(), (-self.mean.reshape(3) * scale).astype(np.float32))
-        return conv.bind(inputs, out)
 
 
 class FeatherProducts(Layer):
