@@ -11,13 +11,17 @@ Without torch it prints nnlite's figures alone (for a Raspberry Pi or a phone).
 """
 from __future__ import annotations
 
+import os
+import sys
+
+if __package__ in (None, ""):  # run as a file (python bench/compare_torch.py): make the repository importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
 import argparse
 import contextlib
 import json
 import logging
-import os
 import subprocess
-import sys
 import tempfile
 import time
 import warnings
@@ -77,9 +81,14 @@ def onnx_engine(model, size, tmp):
 
     path = os.path.join(tmp, f"fdm-{size}.onnx")
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)
-    with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the exporter narrates every pass
-        torch.onnx.export(AlphaOnly(model), torch.zeros(1, 3, size, size), path, input_names=["image"], output_names=["alpha"])
+    try:
+        with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the exporter narrates every pass
+            torch.onnx.export(AlphaOnly(model), torch.zeros(1, 3, size, size), path, input_names=["image"], output_names=["alpha"])
+    except Exception as error:  # e.g. torch's exporter needs onnxscript, which onnxruntime does not bring
+        print(f"# ONNX Runtime column skipped: torch.onnx.export failed ({type(error).__name__}: {str(error).splitlines()[0][:120]}); "
+              f"pip install onnxscript", flush=True)
+        return None
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = int(os.environ.get("BENCH_THREADS", "1"))
     # its workers otherwise keep spinning after a call and take the cores from the next engine

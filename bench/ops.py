@@ -13,9 +13,14 @@ figures only) on a Pi or a phone.
 """
 from __future__ import annotations
 
+import os
+import sys
+
+if __package__ in (None, ""):  # run as a file (python bench/ops.py): make the repository importable
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
 import argparse
 import json
-import sys
 import time
 
 import numpy as np

@@ -1,0 +1,30 @@
+"""The benchmarks run as the design card names them (python bench/compare_torch.py) as well as
+with -m, and a missing piece of the ONNX column is one line, not a crash."""
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize("script", ["compare_torch.py", "ops.py"])
+def test_bench_scripts_run_as_files(script, tmp_path):
+    result = subprocess.run([sys.executable, str(ROOT / "bench" / script), "--help"], cwd=tmp_path,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage:")
+
+
+def test_onnx_column_is_skipped_with_a_note_when_the_export_fails(monkeypatch, capsys, tmp_path):
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("onnxruntime")
+    from bench.compare_torch import onnx_engine
+
+    def broken_export(*args, **kwargs):
+        raise ModuleNotFoundError("No module named 'onnxscript'")
+
+    monkeypatch.setattr(torch.onnx, "export", broken_export)
+    assert onnx_engine(torch.nn.Identity(), 32, str(tmp_path)) is None
+    assert "ONNX Runtime column skipped" in capsys.readouterr().out
