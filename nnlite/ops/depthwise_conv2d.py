@@ -28,6 +28,11 @@ from nnlite.ops.activation import activate_span, activation_code, activation_num
 from nnlite.ops.conv2d import conv2d_output_shape
 
 
+# rows shorter than this are computed as one flat run per plane: LLVM vectorises a loop in steps
+# of 64 values (4 vectors) and leaves anything shorter to scalar code
+SHORT_ROW = 64
+
+
 def depthwise_conv2d_output_shape(x_shape, weight_shape, stride=1, padding=0, dilation=1):
     return conv2d_output_shape(x_shape, (weight_shape[0], 1) + tuple(weight_shape[2:]), stride, padding, dilation)
 
@@ -64,6 +69,25 @@ def _depthwise3x3_kernel(xbuf, x_first, oy, ox, weight, bias, sh, sw, dh, dw, ho
         w = weight[c, 0]
         w00, w01, w02, w10, w11, w12, w20, w21, w22 = w[0, 0], w[0, 1], w[0, 2], w[1, 0], w[1, 1], w[1, 2], w[2, 0], w[2, 1], w[2, 2]
         bc = bias[c]
+        if sh == 1 and sw == 1 and wout < SHORT_ROW:
+            # short rows: the whole plane as one flat run over the input's row pitch (see
+            # _depthwise_rows_kernel), then copied out row by row
+            run = (hout - 1) * xw + wout
+            acc = np.empty(run, np.float32)
+            r0 = np.uint64(((b * xc + x_first + c) * xh + oy) * xw + ox)
+            r1 = r0 + row_step
+            r2 = r1 + row_step
+            for q in range(np.uint64(run)):
+                acc[q] = (bc + w00 * xf[r0 + q] + w01 * xf[r0 + q + d1] + w02 * xf[r0 + q + d2]
+                          + w10 * xf[r1 + q] + w11 * xf[r1 + q + d1] + w12 * xf[r1 + q + d2]
+                          + w20 * xf[r2 + q] + w21 * xf[r2 + q + d1] + w22 * xf[r2 + q + d2])
+            for y in range(hout):
+                o = np.uint64(((b * oc + o_first + c) * oh + o_oy + y) * ow + o_ox)
+                row = np.uint64(y * xw)
+                for x in range(np.uint64(wout)):
+                    of[o + x] = acc[row + x]
+                activate_span(of, o, np.uint64(wout), code)
+            continue
         # even / odd columns of the three input rows of a stride-2 output row
         split = np.empty((6, wout + 1) if sw == 2 else (6, 1), np.float32)
         e0, o0, e1, o1, e2, o2 = split[0], split[1], split[2], split[3], split[4], split[5]
@@ -102,17 +126,40 @@ def _depthwise3x3_kernel(xbuf, x_first, oy, ox, weight, bias, sh, sw, dh, dw, ho
 
 @njit(parallel=True, fastmath=True)
 def _depthwise_rows_kernel(xbuf, x_first, oy, ox, weight, bias, sh, sw, dh, dw, hout, wout, code, obuf, o_first, o_oy, o_ox):
+    """Any filter size: one pass per tap. At stride 1 a channel's output is computed as one flat
+    run over the input's row pitch (the columns between rows computed and dropped, as conv2d's
+    wide kernel does), so the passes are long loops even on 8x8 or 16x16 planes, where row by row
+    every loop would be shorter than one unrolled vector step and stay scalar."""
     batch, xc, xh, xw = xbuf.shape
     oc, oh, ow = obuf.shape[1], obuf.shape[2], obuf.shape[3]
     channels, kh, kw = weight.shape[0], weight.shape[2], weight.shape[3]
     xf, of = xbuf.reshape(-1), obuf.reshape(-1)
     step = np.uint64(sw)
+    run = (hout - 1) * xw + wout
     for job in prange(batch * channels):
         b, c = job // channels, job % channels
         w = weight[c, 0]
+        bc = bias[c]
+        if sh == 1 and sw == 1:
+            acc = np.empty(run, np.float32)
+            for q in range(run):
+                acc[q] = bc
+            start = ((b * xc + x_first + c) * xh + oy) * xw + ox
+            for r in range(kh):
+                for s in range(kw):
+                    wv = w[r, s]
+                    tap = np.uint64(start + r * dh * xw + s * dw)
+                    for q in range(np.uint64(run)):
+                        acc[q] += wv * xf[tap + q]
+            for y in range(hout):
+                o = np.uint64(((b * oc + o_first + c) * oh + o_oy + y) * ow + o_ox)
+                row = np.uint64(y * xw)
+                for x in range(np.uint64(wout)):
+                    of[o + x] = acc[row + x]
+                activate_span(of, o, np.uint64(wout), code)
+            continue
         for y in range(hout):
             o = np.uint64(((b * oc + o_first + c) * oh + o_oy + y) * ow + o_ox)
-            bc = bias[c]
             for x in range(np.uint64(wout)):
                 of[o + x] = bc
             for r in range(kh):
