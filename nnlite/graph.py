@@ -20,7 +20,7 @@ import numpy as np
 from nnlite._jit import USE_NUMBA
 from nnlite.errors import ShapeError
 from nnlite.ops import box_filter, conv2d_padded, max_pool2d, resize_bilinear, softmax
-from nnlite.ops.activation import activation, activation_code, activation_numpy
+from nnlite.ops.activation import _activation_window_kernel, activation, activation_code, activation_numpy
 from nnlite.ops.add import _add_kernel
 from nnlite.ops.channel_scale import _channel_scale_kernel, channel_scale
 from nnlite.ops.conv2d import conv2d_output_shape
@@ -359,6 +359,12 @@ class Activation(Layer):
             activation(src, self.name, out=out)
         else:
             activation_numpy(src, self.name, out)
+
+    def bind(self, inputs, out):
+        if not USE_NUMBA:
+            return super().bind(inputs, out)
+        args = (*out.hw, out.slot.count, *inputs[0].window, activation_code(self.name), *out.window)
+        return lambda: _activation_window_kernel(*args)
 
 
 @dataclass

@@ -88,6 +88,23 @@ def _activation_kernel(x, code, out):
     return out
 
 
+@njit(parallel=True, fastmath=True)
+def _activation_window_kernel(height, width, channels, xbuf, x_first, x_oy, x_ox, code, obuf, o_first, o_oy, o_ox):
+    """The same on windows of whole C-contiguous buffers (a graph's bordered slots), row by row."""
+    batch = obuf.shape[0]
+    xf, of = xbuf.reshape(-1), obuf.reshape(-1)
+    for job in prange(batch * channels):
+        n, c = job // channels, job % channels
+        for y in range(height):
+            i = np.uint64(((n * xbuf.shape[1] + x_first + c) * xbuf.shape[2] + x_oy + y) * xbuf.shape[3] + x_ox)
+            o = np.uint64(((n * obuf.shape[1] + o_first + c) * obuf.shape[2] + o_oy + y) * obuf.shape[3] + o_ox)
+            if i != o:
+                for x in range(np.uint64(width)):
+                    of[o + x] = xf[i + x]
+            activate_span(of, o, np.uint64(width), code)
+    return obuf
+
+
 def activation_numpy(x, name: str, out):
     """Vectorised fallback; also the in-place tail of the NumPy paths of the fused ops."""
     if name == "relu":
