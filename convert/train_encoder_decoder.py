@@ -35,6 +35,7 @@ from convert.people_data import SHARED_DATA, SampleMaker, load_people, load_stre
 from convert.train import charbonnier, matting_loss
 
 CHECKPOINT_SECONDS = 300
+PROGRESS_STEPS = 100  # a line on stderr; the log gets the validations
 RESUMED_SETTINGS = {"arch": str, "steps": int, "lr": float, "batch": int, "size": int, "seed": int,
                     "colour_weight": float, "box_radius": int}
 
@@ -166,6 +167,10 @@ def main(argv=None):
         optimiser.step()
         step += 1
         running.append(loss.item())
+        if step % PROGRESS_STEPS == 0:
+            rate = len(running) / (time.time() - t0)
+            print(f"step {step}/{args.steps} loss {np.mean(running[-PROGRESS_STEPS:]):.4f} lr {lr:.2e} ({rate:.2f} steps/s)",
+                  file=sys.stderr, flush=True)
         if step % args.validate_every == 0 or step == args.steps:
             metrics = {name: evaluate_set(model, *data) for name, data in validation.items()}
             model.train()
