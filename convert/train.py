@@ -30,6 +30,18 @@ from convert.model import DEFAULT_BOX_RADIUS, GROWTH, FastDeepMatting
 CHECKPOINT_SECONDS = 180  # also written at every stage end
 
 
+def run_log(path: Path, stamp: str = "%H:%M:%S"):
+    """say(msg): one time-stamped line to stderr and appended to the run's log file."""
+    log = open(path, "a")
+
+    def say(msg):
+        line = f"{time.strftime(stamp)} {msg}"
+        print(line, file=sys.stderr, flush=True)
+        log.write(line + "\n")
+        log.flush()
+    return say
+
+
 def charbonnier(x, eps=1e-3):
     return torch.sqrt(x * x + eps * eps).mean()
 
@@ -114,13 +126,7 @@ def main(argv=None):
     lrs = [float(s) for s in args.lr.split(",")]
     scales = tuple(float(s) for s in args.scales.split(","))
     args.out.mkdir(parents=True, exist_ok=True)
-    log = open(args.out / "train.log", "a")
-
-    def say(msg):
-        line = f"{time.strftime('%H:%M:%S')} {msg}"
-        print(line, file=sys.stderr, flush=True)
-        log.write(line + "\n")
-        log.flush()
+    say = run_log(args.out / "train.log")
 
     train = load_split(args.data, "train.txt", args.cache)
     val = whole_images(load_split(args.data, "unlisted.txt", args.cache))

@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from convert.encoder_decoder import ARCHITECTURES, EncoderDecoderMatting
 from convert.model import DEFAULT_BOX_RADIUS
 from convert.people_data import SHARED_DATA, SampleMaker, load_people, load_streets, validation_set
-from convert.train import charbonnier, matting_loss
+from convert.train import charbonnier, matting_loss, run_log
 
 CHECKPOINT_SECONDS = 300
 PROGRESS_STEPS = 100  # a line on stderr; the log gets the validations
@@ -110,13 +110,7 @@ def main(argv=None):
                 setattr(args, key, kind(stored[key]))
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
-    log = open(args.out / "train.log", "a")
-
-    def say(msg):
-        line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {msg}"
-        print(line, file=sys.stderr, flush=True)
-        log.write(line + "\n")
-        log.flush()
+    say = run_log(args.out / "train.log", "%Y-%m-%d %H:%M:%S")
 
     people = (load_people(args.data_root / "eg1800", "train.txt", args.cache)
               + load_people(args.data_root / "ccp", "train.txt", args.cache))

@@ -29,6 +29,21 @@ def pair(name: str, value) -> tuple[int, int]:
         raise ShapeError(f"{name}: expected an int or a pair of ints, got {value!r}") from None
 
 
+def check_window(op: str, xpad, origin, out_size, stride, dilation, kernel_hw):
+    """The geometry of a conv over a window of a padded input, checked once for every conv op:
+    -> (sh, sw, dh, dw, oy, ox, hout, wout)."""
+    (sh, sw), (dh, dw) = pair("stride", stride), pair("dilation", dilation)
+    oy, ox = pair("origin", origin)
+    hout, wout = pair("out_size", out_size)
+    kh, kw = kernel_hw
+    if min(sh, sw, dh, dw) < 1 or oy < 0 or ox < 0 or hout < 1 or wout < 1:
+        raise ShapeError(f"{op}: stride/dilation must be >= 1 and the output non-empty, got stride {stride}, "
+                         f"dilation {dilation}, output {hout}x{wout}")
+    if oy + sh * (hout - 1) + dh * (kh - 1) >= xpad.shape[2] or ox + sw * (wout - 1) + dw * (kw - 1) >= xpad.shape[3]:
+        raise ShapeError(f"{op}: a {hout}x{wout} output at origin {origin} reads outside the {xpad.shape[2]}x{xpad.shape[3]} padded input")
+    return sh, sw, dh, dw, oy, ox, hout, wout
+
+
 def require_out(out, shape) -> np.ndarray:
     if out is None:
         return np.empty(shape, np.float32)

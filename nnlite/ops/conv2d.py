@@ -45,7 +45,7 @@ import numpy as np
 
 from nnlite._jit import USE_NUMBA, VECTORS_512_BIT, carray, njit, prange, stack_floats
 from nnlite.errors import ShapeError
-from nnlite.ops._checks import as_window, pair, require_array, require_out
+from nnlite.ops._checks import as_window, check_window, pair, require_array, require_out
 from nnlite.ops.conv_pixels import CHANNELS as PIXEL_BLOCK_CHANNELS
 from nnlite.ops.conv_pixels import PIXELS as PIXELS_KERNEL_BLOCK
 from nnlite.ops.conv_pixels import _conv_pixels_kernel, pack_pixels_weights, pixels_taps
@@ -375,14 +375,7 @@ def conv2d_padded(xpad, weight, bias, origin, out_size, stride=1, dilation=1, re
     bias = np.zeros(cout, np.float32) if bias is None else require_array("bias", bias, 1, "K")
     if bias.shape[0] != cout:
         raise ShapeError(f"bias: expected {cout} values, got {bias.shape[0]}")
-    (sh, sw), (dh, dw) = pair("stride", stride), pair("dilation", dilation)
-    oy, ox = pair("origin", origin)
-    hout, wout = pair("out_size", out_size)
-    if min(sh, sw, dh, dw) < 1 or oy < 0 or ox < 0 or hout < 1 or wout < 1:
-        raise ShapeError(f"conv2d: stride/dilation must be >= 1 and the output non-empty, got stride {stride}, "
-                         f"dilation {dilation}, output {hout}x{wout}")
-    if oy + sh * (hout - 1) + dh * (kh - 1) >= xpad.shape[2] or ox + sw * (wout - 1) + dw * (kw - 1) >= xpad.shape[3]:
-        raise ShapeError(f"conv2d: a {hout}x{wout} output at origin {origin} reads outside the {xpad.shape[2]}x{xpad.shape[3]} padded input")
+    sh, sw, dh, dw, oy, ox, hout, wout = check_window("conv2d", xpad, origin, out_size, stride, dilation, (kh, kw))
     out = require_out(out, (xpad.shape[0], cout, hout, wout))
     xpad = np.ascontiguousarray(xpad)
     weight = np.ascontiguousarray(weight)

@@ -23,7 +23,7 @@ import numpy as np
 
 from nnlite._jit import USE_NUMBA, njit, prange
 from nnlite.errors import ShapeError
-from nnlite.ops._checks import as_window, pair, require_array, require_out
+from nnlite.ops._checks import as_window, check_window, pair, require_array, require_out
 from nnlite.ops.activation import activate_span, activation_code, activation_numpy, activation_reference
 from nnlite.ops.conv2d import conv2d_output_shape
 
@@ -54,6 +54,17 @@ def depthwise_conv2d_reference(x, weight, bias=None, stride=1, padding=0, dilati
     return activation_reference(out, activation)
 
 
+@njit(fastmath=True, inline="always")
+def _write_run(acc, pitch, hout, wout, code, of, start, out_pitch):
+    """A plane computed as one flat run over the input's row pitch, out row by row, activated."""
+    for y in range(hout):
+        o = np.uint64(start + y * out_pitch)
+        row = np.uint64(y * pitch)
+        for x in range(np.uint64(wout)):
+            of[o + x] = acc[row + x]
+        activate_span(of, o, np.uint64(wout), code)
+
+
 @njit(parallel=True, fastmath=True)
 def _depthwise3x3_kernel(xbuf, x_first, oy, ox, weight, bias, sh, sw, dh, dw, hout, wout, code, obuf, o_first, o_oy, o_ox):
     """xbuf, obuf: whole C-contiguous buffers, windows given by first channel and corner. Flat
@@ -81,12 +92,7 @@ def _depthwise3x3_kernel(xbuf, x_first, oy, ox, weight, bias, sh, sw, dh, dw, ho
                 acc[q] = (bc + w00 * xf[r0 + q] + w01 * xf[r0 + q + d1] + w02 * xf[r0 + q + d2]
                           + w10 * xf[r1 + q] + w11 * xf[r1 + q + d1] + w12 * xf[r1 + q + d2]
                           + w20 * xf[r2 + q] + w21 * xf[r2 + q + d1] + w22 * xf[r2 + q + d2])
-            for y in range(hout):
-                o = np.uint64(((b * oc + o_first + c) * oh + o_oy + y) * ow + o_ox)
-                row = np.uint64(y * xw)
-                for x in range(np.uint64(wout)):
-                    of[o + x] = acc[row + x]
-                activate_span(of, o, np.uint64(wout), code)
+            _write_run(acc, xw, hout, wout, code, of, ((b * oc + o_first + c) * oh + o_oy) * ow + o_ox, ow)
             continue
         # even / odd columns of the three input rows of a stride-2 output row
         split = np.empty((6, wout + 1) if sw == 2 else (6, 1), np.float32)
@@ -151,12 +157,7 @@ def _depthwise_rows_kernel(xbuf, x_first, oy, ox, weight, bias, sh, sw, dh, dw, 
                     tap = np.uint64(start + r * dh * xw + s * dw)
                     for q in range(np.uint64(run)):
                         acc[q] += wv * xf[tap + q]
-            for y in range(hout):
-                o = np.uint64(((b * oc + o_first + c) * oh + o_oy + y) * ow + o_ox)
-                row = np.uint64(y * xw)
-                for x in range(np.uint64(wout)):
-                    of[o + x] = acc[row + x]
-                activate_span(of, o, np.uint64(wout), code)
+            _write_run(acc, xw, hout, wout, code, of, ((b * oc + o_first + c) * oh + o_oy) * ow + o_ox, ow)
             continue
         for y in range(hout):
             o = np.uint64(((b * oc + o_first + c) * oh + o_oy + y) * ow + o_ox)
@@ -207,15 +208,7 @@ def depthwise_conv2d_padded(xpad, weight, bias, origin, out_size, stride=1, dila
     if bias.shape[0] != channels:
         raise ShapeError(f"bias: expected {channels} values, got {bias.shape[0]}")
     code = activation_code(activation)
-    (sh, sw), (dh, dw) = pair("stride", stride), pair("dilation", dilation)
-    oy, ox = pair("origin", origin)
-    hout, wout = pair("out_size", out_size)
-    if min(sh, sw, dh, dw) < 1 or oy < 0 or ox < 0 or hout < 1 or wout < 1:
-        raise ShapeError(f"depthwise_conv2d: stride/dilation must be >= 1 and the output non-empty, got stride {stride}, "
-                         f"dilation {dilation}, output {hout}x{wout}")
-    if oy + sh * (hout - 1) + dh * (kh - 1) >= xpad.shape[2] or ox + sw * (wout - 1) + dw * (kw - 1) >= xpad.shape[3]:
-        raise ShapeError(f"depthwise_conv2d: a {hout}x{wout} output at origin {origin} reads outside the "
-                         f"{xpad.shape[2]}x{xpad.shape[3]} padded input")
+    sh, sw, dh, dw, oy, ox, hout, wout = check_window("depthwise_conv2d", xpad, origin, out_size, stride, dilation, (kh, kw))
     out = require_out(out, (xpad.shape[0], channels, hout, wout))
     kernel = depthwise_conv2d_kernel_name(weight.shape)
     if kernel == "numpy":
