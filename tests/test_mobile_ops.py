@@ -46,6 +46,10 @@ DEPTHWISE_CASES = [
     (1, 4, 1, 1, 3, 2, 1, 1),       # 1x1 spatial, stride 2
     (1, 128, 5, 4, 3, 1, 1, 1),     # many channels
     (1, 6, 7, 5, 3, 2, 1, 2),       # stride 2 dilated (the general kernel)
+    (1, 16, 12, 10, 3, 2, 1, 1),    # stride 2, even padded width: the split-plane flat run
+    (2, 8, 7, 6, 3, 2, 1, 1),       # the same with an odd height and batch 2
+    (1, 8, 70, 66, 3, 1, 1, 1),     # rows longer than one flat-run step: row by row
+    (1, 8, 9, 130, 3, 2, 1, 1),     # stride 2 with long rows: row by row, even/odd split per row
 ]
 case_id = lambda c: "n{}-c{}-{}x{}-k{}-s{}-p{}-d{}".format(*c)
 
@@ -63,17 +67,22 @@ def test_depthwise_matches_reference_and_fallback(rng, case, act):
     assert_relative(out, want, 1e-5, "depthwise numpy fallback")
 
 
-def test_depthwise_reads_a_window_of_a_bordered_buffer(rng):
-    """Channels 3..10 of a buffer with a 2-pixel zero border, written into a slot of another buffer."""
-    x = rand(rng, 1, 8, 9, 11)
-    buffer = np.zeros((1, 12, 13, 15), np.float32)
-    buffer[:, 3:11, 2:11, 2:13] = x
+@pytest.mark.parametrize("width", [11, 12], ids=["odd-pitch", "even-pitch"])
+@pytest.mark.parametrize("stride", [1, 2])
+def test_depthwise_reads_a_window_of_a_bordered_buffer(rng, width, stride):
+    """Channels 3..10 of a buffer with a 2-pixel zero border (the window starts at an odd column),
+    written into a slot of another buffer."""
+    x = rand(rng, 1, 8, 9, width)
+    buffer = np.zeros((1, 12, 13, width + 4), np.float32)
+    buffer[:, 3:11, 2:11, 2:2 + width] = x
     weight, bias = rand(rng, 8, 1, 3, 3), rand(rng, 8)
-    target = np.full((1, 20, 7, 8), np.nan, np.float32)  # NaN: a write outside the slot shows
-    out = target[:, 5:13, 1:6, 1:7]
-    depthwise_conv2d_padded(buffer, weight, bias, (1, 1), (5, 6), 2, 1, "relu", out, first_channel=3)
-    assert_relative(out, depthwise_conv2d_reference(x, weight, bias, 2, 1, 1, "relu"), 1e-5)
+    want = depthwise_conv2d_reference(x, weight, bias, stride, 1, 1, "relu")
+    target = np.full((1, 20) + tuple(n + 2 for n in want.shape[2:]), np.nan, np.float32)  # NaN: a stray write shows
+    out = target[:, 5:13, 1:-1, 1:-1]
+    depthwise_conv2d_padded(buffer, weight, bias, (1, 1), want.shape[2:], stride, 1, "relu", out, first_channel=3)
+    assert_relative(out, want, 1e-5)
     assert np.isnan(target[:, :5]).all() and np.isnan(target[:, 13:]).all() and np.isnan(target[:, 5:13, 0]).all()
+    assert np.isnan(target[:, 5:13, -1]).all() and np.isnan(target[:, 5:13, :, 0]).all() and np.isnan(target[:, 5:13, :, -1]).all()
 
 
 def test_depthwise_matches_torch(rng):

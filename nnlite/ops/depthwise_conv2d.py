@@ -94,6 +94,35 @@ def _depthwise3x3_kernel(xbuf, x_first, oy, ox, weight, bias, sh, sw, dh, dw, ho
                           + w20 * xf[r2 + q] + w21 * xf[r2 + q + d1] + w22 * xf[r2 + q + d2])
             _write_run(acc, xw, hout, wout, code, of, ((b * oc + o_first + c) * oh + o_oy) * ow + o_ox, ow)
             continue
+        if sh == 2 and sw == 2 and dh == 1 and dw == 1 and wout < SHORT_ROW and xw % 2 == 0:
+            # short rows at stride 2: the window's rows split once into their even and odd
+            # columns (one long loop; xw even keeps each row's halves half = xw / 2 apart), then
+            # every output as one flat run of pitch 2 * half: output (y, x) at q = 2 * half * y + x
+            # reads a half-plane at q + r * half + column, so every tap is a contiguous slice of
+            # one long loop; the positions of the rows in between are computed and dropped
+            half = xw // 2
+            rows_in = min(2 * hout + 1, xh - oy)
+            even = np.empty(rows_in * half + 1, np.float32)
+            odd = np.empty(rows_in * half + 1, np.float32)
+            base = np.uint64(((b * xc + x_first + c) * xh + oy) * xw)
+            for k in range(np.uint64(rows_in * half)):
+                even[k] = xf[base + k + k]
+                odd[k] = xf[base + k + k + one]
+            even[rows_in * half] = 0.0
+            odd[rows_in * half] = 0.0
+            # columns ox + 2x + s: taps s = 0 and 2 on one half-plane, s = 1 on the other
+            outer, inner = (even, odd) if ox % 2 == 0 else (odd, even)
+            c0 = np.uint64(ox // 2)
+            c1 = np.uint64((ox + 1) // 2)
+            run = (hout - 1) * 2 * half + wout
+            acc = np.empty(run, np.float32)
+            h1, h2 = np.uint64(half), np.uint64(2 * half)
+            for q in range(np.uint64(run)):
+                acc[q] = (bc + w00 * outer[q + c0] + w01 * inner[q + c1] + w02 * outer[q + c0 + one]
+                          + w10 * outer[q + h1 + c0] + w11 * inner[q + h1 + c1] + w12 * outer[q + h1 + c0 + one]
+                          + w20 * outer[q + h2 + c0] + w21 * inner[q + h2 + c1] + w22 * outer[q + h2 + c0 + one])
+            _write_run(acc, 2 * half, hout, wout, code, of, ((b * oc + o_first + c) * oh + o_oy) * ow + o_ox, ow)
+            continue
         # even / odd columns of the three input rows of a stride-2 output row
         split = np.empty((6, wout + 1) if sw == 2 else (6, 1), np.float32)
         e0, o0, e1, o1, e2, o2 = split[0], split[1], split[2], split[3], split[4], split[5]
@@ -111,11 +140,14 @@ def _depthwise3x3_kernel(xbuf, x_first, oy, ox, weight, bias, sh, sw, dh, dw, ho
             elif sw == 2 and dw == 1:
                 # split each input row into its even and odd columns first: the taps then read
                 # contiguous vectors (strided loads of every second value vectorise badly)
-                for x in range(np.uint64(wout + 1)):
+                # (wout + 1 even columns, wout odd ones: the window ends at column 2 * wout)
+                for x in range(np.uint64(wout)):
                     two = x + x
                     e0[x], o0[x] = xf[r0 + two], xf[r0 + two + one]
                     e1[x], o1[x] = xf[r1 + two], xf[r1 + two + one]
                     e2[x], o2[x] = xf[r2 + two], xf[r2 + two + one]
+                last = np.uint64(2 * wout)
+                e0[wout], e1[wout], e2[wout] = xf[r0 + last], xf[r1 + last], xf[r2 + last]
                 for x in range(np.uint64(wout)):
                     of[o + x] = (bc + w00 * e0[x] + w01 * o0[x] + w02 * e0[x + one] + w10 * e1[x] + w11 * o1[x]
                                  + w12 * e1[x + one] + w20 * e2[x] + w21 * o2[x] + w22 * e2[x + one])
