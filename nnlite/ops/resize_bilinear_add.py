@@ -19,7 +19,7 @@ import numpy as np
 from nnlite._jit import USE_NUMBA, njit, prange
 from nnlite.errors import ShapeError
 from nnlite.ops._checks import as_window, require_array, require_out
-from nnlite.ops.activation import activate, activation_code, activation_numpy, activation_reference
+from nnlite.ops.activation import activate, activate_span, activation_code, activation_numpy, activation_reference
 from nnlite.ops.resize_bilinear import _resize_bilinear_numpy, resize_bilinear_reference, source_coordinates
 
 
@@ -58,6 +58,43 @@ def _resize_bilinear_add_kernel(channels, h, w, xbuf, x_first, x_oy, x_ox, y0, y
     return obuf
 
 
+QUARTER, THREE_QUARTERS = np.float32(0.25), np.float32(0.75)
+
+
+@njit(parallel=True, fastmath=True)
+def _upsample2x_add_kernel(channels, h, w, xbuf, x_first, x_oy, x_ox, sbuf, s_first, s_oy, s_ox, code,
+                           obuf, o_first, o_oy, o_ox):
+    """The exact x2 case (2h x 2w from h x w, align_corners=False): output 2k is 0.25 * x[k-1] +
+    0.75 * x[k] and 2k + 1 is 0.75 * x[k] + 0.25 * x[k+1], clamped at the edges, along each axis;
+    the output row is written as its even and odd halves, then interleaved with the skip added,
+    so every loop is a plain vector loop (no index tables, no gathers)."""
+    batch = obuf.shape[0]
+    xf, sf, of = xbuf.reshape(-1), sbuf.reshape(-1), obuf.reshape(-1)
+    for job in prange(batch * channels):
+        n, c = job // channels, job % channels
+        rows = np.empty(w + 2, np.float32)  # the vertically interpolated row, edge values repeated
+        halves = np.empty((2, w), np.float32)
+        plane = ((n * xbuf.shape[1] + x_first + c) * xbuf.shape[2] + x_oy) * xbuf.shape[3] + x_ox
+        for i in range(2 * h):
+            k = i // 2
+            near = np.uint64(plane + k * xbuf.shape[3])
+            far = np.uint64(plane + (max(k - 1, 0) if i % 2 == 0 else min(k + 1, h - 1)) * xbuf.shape[3])
+            for j in range(np.uint64(w)):
+                rows[j + np.uint64(1)] = THREE_QUARTERS * xf[near + j] + QUARTER * xf[far + j]
+            rows[0], rows[w + 1] = rows[1], rows[w]
+            for j in range(w):
+                halves[0, j] = QUARTER * rows[j] + THREE_QUARTERS * rows[j + 1]
+                halves[1, j] = THREE_QUARTERS * rows[j + 1] + QUARTER * rows[j + 2]
+            s = np.uint64(((n * sbuf.shape[1] + s_first + c) * sbuf.shape[2] + s_oy + i) * sbuf.shape[3] + s_ox)
+            o = np.uint64(((n * obuf.shape[1] + o_first + c) * obuf.shape[2] + o_oy + i) * obuf.shape[3] + o_ox)
+            for j in range(np.uint64(w)):
+                even = j + j
+                of[o + even] = halves[0, j] + sf[s + even]
+                of[o + even + np.uint64(1)] = halves[1, j] + sf[s + even + np.uint64(1)]
+            activate_span(of, o, np.uint64(2 * w), code)
+    return obuf
+
+
 class ResizeBilinearAddPlan:
     """The op bound to one pair of sizes: the interpolation tables are made once."""
 
@@ -72,8 +109,12 @@ class ResizeBilinearAddPlan:
             _resize_bilinear_numpy(x, *self.tables, up)
             up += skip
             return activation_numpy(up, self.activation, out)
-        _resize_bilinear_add_kernel(x.shape[1], x.shape[2], x.shape[3], *as_window(x), *self.tables,
-                                    *as_window(skip), self.code, *as_window(out))
+        if self.out_hw == (2 * self.in_hw[0], 2 * self.in_hw[1]):
+            _upsample2x_add_kernel(x.shape[1], x.shape[2], x.shape[3], *as_window(x), *as_window(skip), self.code,
+                                   *as_window(out))
+        else:
+            _resize_bilinear_add_kernel(x.shape[1], x.shape[2], x.shape[3], *as_window(x), *self.tables,
+                                        *as_window(skip), self.code, *as_window(out))
         return out
 
 
