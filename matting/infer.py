@@ -39,13 +39,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="comma-separated list of: alpha (8-bit matte), rgba (cut-out PNG), composite (over "
                         "--background), blur (background blurred) (default: %(default)s)")
     p.add_argument("--background", default="#00ff00", help="composite background: #rrggbb, r,g,b or an image file (default: %(default)s)")
-    p.add_argument("--size", type=int, help="inference long side in pixels (default: from the weights file, 128)")
+    p.add_argument("--size", type=int, help="inference long side in pixels (default: the weights file's own: 128 for fdm-128)")
     p.add_argument("--refine", choices=("guided", "none"), default="guided",
                    help="full-resolution matte: fast guided upsampling or plain bilinear (default: %(default)s)")
     p.add_argument("--threads", type=int, default=os.cpu_count(), help="compute threads (default: %(default)s, all cores)")
     p.add_argument("--weights", default="fdm-128", type=resolve_weights,
                    help="a shipped network, fdm-128 (the paper's width) or fdm-128-g32 (twice as wide: "
-                        "more accurate, about 2x slower), or an nnlite weights file (default: %(default)s)")
+                        "more accurate, about 2x slower), or an nnlite weights file of either network family "
+                        "(the paper's, or an encoder-decoder from convert.export) (default: %(default)s)")
     p.add_argument("--recursive", action="store_true", help="also process images in sub-folders")
     p.add_argument("--max-pixels", type=float, default=120e6, help="refuse images larger than this (default: %(default).0f)")
     p.add_argument("--json", nargs="?", const="-", metavar="PATH",
@@ -279,7 +280,7 @@ def main(argv=None) -> int:
         if not 0 <= args.smooth < 1:
             raise Failure(f"--smooth {args.smooth}: must be in [0, 1); try 0.5")
         if args.size is not None and not 16 <= args.size <= 4096:
-            raise Failure(f"--size {args.size}: must be between 16 and 4096; the weights were trained at 128")
+            raise Failure(f"--size {args.size}: must be between 16 and 4096; leave it out to use the size the weights were trained for")
         background = args.background
         if "composite" in types:
             if Path(background).suffix and not background.startswith("#"):
