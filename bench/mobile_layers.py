@@ -51,15 +51,16 @@ def mobile_layers(size: int, torch=None, seed: int = 0) -> list[MobileLayer]:
 
     def add(name, kernel, flops, graph, inputs, output, torch_fn):
         run, result = _graph_runner(graph, inputs, output)
-        run_torch = parity = None
-        if torch is not None:
-            tin = {k: torch.from_numpy(v) for k, v in inputs.items()}
+        if torch is None:
+            layers.append(MobileLayer(name, kernel, flops, run, None, None))
+            return
+        tin = {k: torch.from_numpy(v) for k, v in inputs.items()}
 
-            def run_torch():
-                with torch.no_grad():
-                    return torch_fn(tin)
+        def run_torch():
+            with torch.no_grad():
+                return torch_fn(tin)
 
-            parity = lambda: float(np.abs(result() - run_torch().numpy()).max())
+        parity = lambda: float(np.abs(result() - run_torch().numpy()).max())
         layers.append(MobileLayer(name, kernel, flops, run, run_torch, parity))
 
     # depthwise 3x3 (and the 5x5 of the MobileNetV3-like design), stride 1 and 2

@@ -134,7 +134,6 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         import torch
-        import torch.nn.functional as F
     except ImportError:
         torch = None
     sizes = [int(s) for s in args.sizes.split(",")]

@@ -14,8 +14,6 @@ so that exp never overflows (the result is then exactly 0 or 1 in float32 anyway
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from nnlite._jit import USE_NUMBA, njit, prange

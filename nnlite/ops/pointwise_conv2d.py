@@ -10,29 +10,20 @@ Contract (matches ``act(torch.nn.functional.conv2d(x, weight, bias) + skip)``):
     out     N x K x H x W
     out[n,k,y,x] = act(bias[k] + sum_c weight[k,c] * x[n,c,y,x] + skip[n,k,y,x])
 
-The Numba kernel is a small matrix multiply with its sums in registers: a block of PIXELS pixels
-(one vector: 16 with 512-bit vectors, 8 with 256- or 128-bit ones) times 8 output channels keeps 8
-vectors of sums in a stack buffer that LLVM promotes to registers, for the whole loop over input
-channels; each multiply-add takes one weight broadcast from memory and the block's input vector,
-which is loaded once for the 8 channels. A job is a run of blocks over all output channels, so a
-block's inputs stay in L1 while every channel block reads them.
-
-The pixels are taken as one flat run over the input's row pitch (as conv2d's wide kernel does): in
-a zero-bordered buffer the border columns between rows are computed and thrown away, which costs
-little and lets blocks span rows, so 8x8 planes at 1/32 of the input still fill whole vectors.
-The last block of a run moves left to end where the run ends. Bias, residual and activation are
-applied while the block's sums are written out, row segment by row segment.
+The Numba kernel is the "pixels" convolution kernel with a single tap (nnlite/ops/conv_pixels.py:
+16 pixels x 16 output channels of sums in registers over all input channels, pixels taken as one
+flat run over the input's row pitch, bias, residual and activation applied as the sums are
+written); planes smaller than one block of pixels take a plain loop.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from nnlite._jit import USE_NUMBA, VECTORS_512_BIT, carray, njit, prange, stack_floats
+from nnlite._jit import USE_NUMBA, njit, prange
 from nnlite.errors import ShapeError
 from nnlite.ops._checks import as_window, pair, require_array, require_out
 from nnlite.ops.activation import activate, activation_code, activation_numpy, activation_reference
 from nnlite.ops.conv_pixels import CHANNELS, PIXELS, _conv_pixels_kernel, pack_pixels_weights
-
 
 
 def pointwise_conv2d_reference(x, weight, bias=None, skip=None, activation="none"):
