@@ -8,6 +8,7 @@
 """
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -84,6 +85,7 @@ class Matter:
     def __init__(self, weights=DEFAULT_WEIGHTS, size: int | None = None, refine: str = "guided", threads: int | None = None,
                  guided_radius: int = GUIDED_RADIUS, guided_eps: float = GUIDED_EPS):
         self.network = open_network(resolve_weights(weights))
+        self._network_lock = threading.Lock()
         self.size = int(size or self.network.attrs["inference_size"])
         if self.size < 2:
             raise InputError(f"inference size {self.size} is too small; use 64 or more")
@@ -105,8 +107,12 @@ class Matter:
         rgb01 = small[..., ::-1].astype(np.float32) * np.float32(1 / 255)
         batch = np.ascontiguousarray(rgb01.transpose(2, 0, 1)[None])
         self.timings.add("preprocess", time.perf_counter() - t0)
-        out = self.network.forward(batch, self.timings.stages)
-        return out["alpha"][0, 0].copy(), rgb01, out["scores"][0].copy()
+        # the network's buffers are reused by every call (they are planned once per input size), so
+        # two threads in forward() at once would write each other's activations: one at a time,
+        # the results copied out before the next call may start
+        with self._network_lock:
+            out = self.network.forward(batch, self.timings.stages)
+            return out["alpha"][0, 0].copy(), rgb01, out["scores"][0].copy()
 
     def predict(self, image_bgr: np.ndarray) -> np.ndarray:
         """Alpha matte, H x W float32 in [0, 1], at the input image's own size."""

@@ -62,3 +62,21 @@ def test_shipped_npz_twin_matches_the_hdf5_file(shipped):
     h5, npz = load_weights(shipped), load_weights(twin_path(shipped))
     assert h5.attrs == npz.attrs and h5.tensors.keys() == npz.tensors.keys()
     assert all(h5.tensors[k].tobytes() == npz.tensors[k].tobytes() for k in h5.tensors)
+
+
+def test_matter_is_safe_to_share_between_threads():
+    """8 threads x 3 photos each (different sizes, so the graph plans and reuses several buffer
+    sets) give exactly the mattes of a sequential run."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from matting import Matter
+
+    rng = np.random.default_rng(7)
+    photos = [rng.integers(0, 255, (int(h), int(w), 3), dtype=np.uint8)
+              for h, w in rng.integers(40, 200, size=(24, 2))]
+    matter = Matter(refine="none")
+    sequential = [matter.predict(p) for p in photos]
+    with ThreadPoolExecutor(8) as pool:
+        concurrent = list(pool.map(matter.predict, photos))
+    for one, other in zip(sequential, concurrent):
+        np.testing.assert_array_equal(one, other)
