@@ -1,6 +1,8 @@
 """Portrait matting on nnlite: the fast deep matting network, pre/post-processing and the CLI."""
 from pathlib import Path
 
+__version__ = "0.1.0"  # the package's version, as in setup.cfg
+
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 # the shipped networks, by the name --weights also accepts: the paper's width (the default) and a
 # dense block twice as wide, about 2x slower and clearly more accurate (README, "Quality")
@@ -11,6 +13,10 @@ DEFAULT_WEIGHTS = SHIPPED_WEIGHTS["fdm-128"]
 def resolve_weights(name_or_path) -> Path:
     """A shipped network's name (see SHIPPED_WEIGHTS) or a weights file's path -> the path."""
     return SHIPPED_WEIGHTS.get(str(name_or_path), Path(name_or_path))
+
+
+def __dir__():
+    return sorted(list(globals()) + ["Matter"])
 
 
 def __getattr__(name):

@@ -81,14 +81,40 @@ class Timings:
         self.stages[stage] = self.stages.get(stage, 0.0) + seconds
 
 
+def as_alpha(alpha, shape) -> np.ndarray:
+    """An alpha matte of the image's height x width as float32 in [0, 1]: float alpha is taken as
+    it is (clipped), uint8 alpha (as read from a PNG) is divided by 255."""
+    if not isinstance(alpha, np.ndarray) or alpha.ndim != 2:
+        raise InputError(f"alpha: expected an H x W array, got {getattr(alpha, 'shape', type(alpha).__name__)}")
+    if alpha.shape != tuple(shape):
+        raise InputError(f"alpha: {alpha.shape[0]}x{alpha.shape[1]} is not the image's {shape[0]}x{shape[1]}; "
+                         f"use the matte predict() returned for this image")
+    if alpha.dtype == np.uint8:
+        return alpha.astype(np.float32) * np.float32(1 / 255)
+    if alpha.dtype not in (np.float32, np.float64):
+        raise InputError(f"alpha: unsupported type {alpha.dtype}; use float in [0, 1] or uint8 in [0, 255]")
+    return np.clip(alpha, 0, 1).astype(np.float32, copy=False)
+
+
 class Matter:
+    """Alpha mattes of photos of people: `Matter(weights).predict(image)`.
+
+    weights: a shipped network's name (matting.SHIPPED_WEIGHTS) or an nnlite weights file of either
+    network family. size: the network's input long side (default: the size the weights were trained
+    for). refine: "guided" carries the small matte to full resolution along the image's edges,
+    "none" enlarges it bilinearly. threads: compute threads (default: Numba's, all cores).
+    One Matter may be shared by threads: its network runs one call at a time.
+    """
+
     def __init__(self, weights=DEFAULT_WEIGHTS, size: int | None = None, refine: str = "guided", threads: int | None = None,
                  guided_radius: int = GUIDED_RADIUS, guided_eps: float = GUIDED_EPS):
+        if size is not None and not (isinstance(size, (int, np.integer)) and 16 <= size <= 4096):
+            raise InputError(f"inference size {size!r}: must be an integer from 16 to 4096; leave it out for the weights' own")
+        if threads is not None and not (isinstance(threads, (int, np.integer)) and threads >= 1):
+            raise InputError(f"threads {threads!r}: must be an integer >= 1; leave it out for all cores")
         self.network = open_network(resolve_weights(weights))
         self._network_lock = threading.Lock()
         self.size = int(size or self.network.attrs["inference_size"])
-        if self.size < 2:
-            raise InputError(f"inference size {self.size} is too small; use 64 or more")
         if refine not in REFINE_MODES:
             raise InputError(f"refine mode {refine!r} is not one of {', '.join(REFINE_MODES)}")
         self.refine = refine
@@ -132,7 +158,7 @@ class Matter:
     @staticmethod
     def cutout(image_bgr: np.ndarray, alpha: np.ndarray) -> np.ndarray:
         bgra = cv2.cvtColor(to_bgr_uint8(image_bgr), cv2.COLOR_BGR2BGRA)
-        bgra[..., 3] = np.round(alpha * 255).astype(np.uint8)
+        bgra[..., 3] = np.round(as_alpha(alpha, bgra.shape[:2]) * 255).astype(np.uint8)
         return bgra
 
     @staticmethod
@@ -140,6 +166,7 @@ class Matter:
         """alpha * image + (1 - alpha) * background; background: colour text, BGR tuple or an image (resized to fit)."""
         image_bgr = to_bgr_uint8(image_bgr)
         h, w = image_bgr.shape[:2]
+        alpha = as_alpha(alpha, (h, w))
         if isinstance(background, np.ndarray):
             back = cv2.resize(to_bgr_uint8(background), (w, h), interpolation=cv2.INTER_AREA)
         else:
