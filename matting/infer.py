@@ -33,8 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("inputs", nargs="*", type=Path, help="image files, folders of images, or video files")
     p.add_argument("-o", "--output", type=Path,
-                   help="output file (one input, one output type) or folder (default: beside each input file; "
-                        "for a folder input, a sibling folder named <folder>_matte)")
+                   help="a file when it ends in an image or video extension (one input and one output type: "
+                        "-t composite -o out.png), else a folder (default: beside each input file; for a folder "
+                        "input, a sibling folder named <folder>_matte)")
     p.add_argument("-t", "--output-type", default="alpha,composite",
                    help="comma-separated list of: alpha (8-bit matte), rgba (cut-out PNG), composite (over "
                         "--background), blur (background blurred) (default: %(default)s)")
@@ -66,6 +67,27 @@ class Failure(Exception):
 
 def fail(path, what, todo) -> Failure:
     return Failure(f"{path}: {what}; {todo}")
+
+
+def output_is_file(args, types) -> bool:
+    """Whether -o names the output file itself: it ends in an image or video extension and is not an
+    existing folder. A file name where several files would be written is refused in one line."""
+    from matting.io import IMAGE_SUFFIXES, VIDEO_SUFFIXES
+
+    out = args.output
+    if out is None or out.is_dir() or out.suffix.lower() not in IMAGE_SUFFIXES | VIDEO_SUFFIXES:
+        return False
+    sources = list(args.inputs) + ([None] if args.camera is not None else [])
+    if len(sources) != 1 or (sources[0] is not None and sources[0].is_dir()):
+        raise Failure(f"-o {out}: names one file, but the inputs would give several; give a folder instead")
+    if len(types) != 1:
+        raise Failure(f"-o {out}: names one file, but {len(types)} output types were asked ({','.join(types)}); "
+                      f"pick one, e.g. -t {types[-1]} -o {out}, or give a folder")
+    video_in = sources[0] is None or sources[0].suffix.lower() in VIDEO_SUFFIXES
+    if video_in != (out.suffix.lower() in VIDEO_SUFFIXES):
+        raise Failure(f"-o {out}: a {'video' if video_in else 'image'} input needs a "
+                      f"{'video (.mp4)' if video_in else 'image (.png)'} output file name, or a folder")
+    return True
 
 
 def output_types(text: str) -> list[str]:
@@ -104,7 +126,7 @@ def image_jobs(args, types):
                 rel = image.relative_to(source).with_suffix("")
                 jobs.append((image, {t: root / rel.parent / f"{rel.name}.{t}.png" for t in types}))
         else:
-            if args.output is not None and len(args.inputs) == 1 and len(types) == 1 and args.output.suffix:
+            if args.output_is_file:
                 outs = {types[0]: args.output}
             else:
                 folder = args.output if args.output is not None else source.parent
@@ -184,7 +206,7 @@ def run_video(args, matter, types, background, say, source=None) -> int:
     writers, temps, outs = {}, {}, {}
     if not display:
         for kind in types:
-            if args.output is not None and args.output.suffix and len(types) == 1:
+            if args.output_is_file:
                 outs[kind] = args.output
             else:
                 stem = source.stem if source is not None else f"camera{args.camera}"
@@ -277,6 +299,7 @@ def main(argv=None) -> int:
         from matting.io import read_image
 
         types = output_types(args.output_type)
+        args.output_is_file = output_is_file(args, types)
         if not 0 <= args.smooth < 1:
             raise Failure(f"--smooth {args.smooth}: must be in [0, 1); try 0.5")
         if args.size is not None and not 16 <= args.size <= 4096:

@@ -208,3 +208,18 @@ def test_output_format_must_hold_the_output_type(tmp_path, capsys):
     assert run_cli(EXAMPLE, "-o", tmp_path / "cut.jpg", "-t", "rgba") == 1
     assert "cannot store a rgba image as .jpg" in capsys.readouterr().err
     assert run_cli(EXAMPLE, "-o", tmp_path / "comp.jpg", "-t", "composite", "--size", 64) == 0
+
+
+def test_output_file_names(tmp_path, capsys):
+    """-o with an image extension is the output file with one input and one type; a file name where
+    several files would be written is refused in one line, and nothing is created."""
+    out = tmp_path / "result.png"
+    assert run_cli(EXAMPLE, "-t", "composite", "-o", out, "--size", "64") == 0 and out.is_file()
+    capsys.readouterr()
+    for argv in ([EXAMPLE, "-o", tmp_path / "two.png"],                              # alpha + composite
+                 [EXAMPLE, "-t", "alpha", "-o", tmp_path / "clip.mp4"],              # an image into a video name
+                 [EXAMPLE, EXAMPLE, "-t", "alpha", "-o", tmp_path / "many.png"]):    # two inputs, one file
+        assert run_cli(*argv, "--size", "64") != 0
+        err = capsys.readouterr().err
+        assert err.strip().count("\n") == 0 and err.startswith("error: -o "), err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["result.png"]
