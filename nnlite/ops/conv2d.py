@@ -78,6 +78,24 @@ def conv2d_output_shape(x_shape, weight_shape, stride=1, padding=0, dilation=1):
     return n, k, ho, wo
 
 
+def zero_padded_input(op, x, kernel_hw, stride, padding, dilation):
+    """(x with `padding` zeros around each plane, or x itself without padding; output (Ho, Wo)),
+    for the conv ops' plain (unbordered) entry points."""
+    ph, pw = pair("padding", padding)
+    if ph < 0 or pw < 0:
+        raise ShapeError(f"padding: must be >= 0, got {padding}")
+    n, c, h, w = x.shape
+    _, _, ho, wo = conv2d_output_shape(x.shape, (1, c) + tuple(kernel_hw), stride, padding, dilation)
+    if ho < 1 or wo < 1:
+        raise ShapeError(f"{op}: a {h}x{w} input is too small for a {kernel_hw[0]}x{kernel_hw[1]} kernel at dilation "
+                         f"{dilation} and padding {padding}")
+    if not (ph or pw):
+        return x, (ho, wo)
+    xpad = np.zeros((n, c, h + 2 * ph, w + 2 * pw), np.float32)  # np.zeros and one copy: np.pad takes twice as long
+    xpad[:, :, ph: ph + h, pw: pw + w] = x
+    return xpad, (ho, wo)
+
+
 def conv2d_reference(x, weight, bias=None, stride=1, padding=0, dilation=1, relu=False):
     """Slow and obviously right: one window dot product per output pixel, in float64."""
     (sh, sw), (ph, pw), (dh, dw) = pair("stride", stride), pair("padding", padding), pair("dilation", dilation)
@@ -404,15 +422,5 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, relu=False, ou
     """torch.nn.functional.conv2d (+ ReLU) on N x C x H x W float32; see the module docstring."""
     require_array("x", x, 4, "N x C x H x W")
     require_array("weight", weight, 4, "K x C x R x S")
-    ph, pw = pair("padding", padding)
-    if ph < 0 or pw < 0:
-        raise ShapeError(f"padding: must be >= 0, got {padding}")
-    n, k, ho, wo = conv2d_output_shape(x.shape, weight.shape, stride, padding, dilation)
-    if ho < 1 or wo < 1:
-        raise ShapeError(f"conv2d: a {x.shape[2]}x{x.shape[3]} input is too small for a {weight.shape[2]}x{weight.shape[3]} "
-                         f"kernel at dilation {dilation} and padding {padding}")
-    xpad = x
-    if ph or pw:  # np.zeros and one copy: np.pad takes twice as long
-        xpad = np.zeros((n, x.shape[1], x.shape[2] + 2 * ph, x.shape[3] + 2 * pw), np.float32)
-        xpad[:, :, ph: ph + x.shape[2], pw: pw + x.shape[3]] = x
+    xpad, (ho, wo) = zero_padded_input("conv2d", x, weight.shape[2:], stride, padding, dilation)
     return conv2d_padded(xpad, weight, bias, (0, 0), (ho, wo), stride, dilation, relu, out)

@@ -25,7 +25,7 @@ from nnlite._jit import USE_NUMBA, njit, prange
 from nnlite.errors import ShapeError
 from nnlite.ops._checks import as_window, check_window, pair, require_array, require_out
 from nnlite.ops.activation import activate_span, activation_code, activation_numpy, activation_reference
-from nnlite.ops.conv2d import conv2d_output_shape
+from nnlite.ops.conv2d import conv2d_output_shape, zero_padded_input
 
 
 # rows shorter than this are computed as one flat run per plane: LLVM vectorises a loop in steps
@@ -257,13 +257,5 @@ def depthwise_conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, acti
     require_array("weight", weight, 4, "C x 1 x R x S")
     if weight.shape[0] != x.shape[1]:
         raise ShapeError(f"weight: {weight.shape[0]} filters for {x.shape[1]} channels; a depthwise conv has one per channel")
-    ph, pw = pair("padding", padding)
-    if ph < 0 or pw < 0:
-        raise ShapeError(f"padding: must be >= 0, got {padding}")
-    n, c, ho, wo = depthwise_conv2d_output_shape(x.shape, weight.shape, stride, padding, dilation)
-    if ho < 1 or wo < 1:
-        raise ShapeError(f"depthwise_conv2d: a {x.shape[2]}x{x.shape[3]} input is too small for a "
-                         f"{weight.shape[2]}x{weight.shape[3]} kernel at dilation {dilation} and padding {padding}")
-    xpad = np.zeros((n, c, x.shape[2] + 2 * ph, x.shape[3] + 2 * pw), np.float32)
-    xpad[:, :, ph: ph + x.shape[2], pw: pw + x.shape[3]] = x
+    xpad, (ho, wo) = zero_padded_input("depthwise_conv2d", x, weight.shape[2:], stride, padding, dilation)
     return depthwise_conv2d_padded(xpad, weight, bias, (0, 0), (ho, wo), stride, dilation, activation, out)
