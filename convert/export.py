@@ -1,6 +1,7 @@
 """Torch checkpoint -> nnlite weights file (HDF5, plus its .npz twin), BatchNorm folded, provenance recorded.
 
     python -m convert.export runs/fdm128/stage3-best.pt matting/weights/fdm-128.h5
+    python -m convert.export --upgrade old.h5 old.npz     # a format-version-1 file, rewritten in place
 
 The checkpoint is read with torch.load(weights_only=True): a checkpoint cannot run code here.
 """
@@ -22,7 +23,7 @@ from convert.encoder_decoder import EncoderDecoderMatting
 from convert.model import (DILATIONS, FEATHER_HIDDEN, GROWTH, INITIAL_CONV_CHANNELS, INPUT_MEAN, INPUT_STD,
                            FastDeepMatting)
 from nnlite.ops.batch_norm import fold_batch_norm
-from nnlite.weights import save_weights, twin_path
+from nnlite.weights import FORMAT_VERSION, save_weights, twin_path
 
 MODEL_NAME = "fast-deep-matting"
 
@@ -157,13 +158,37 @@ def fdm_from_weights(weights) -> FastDeepMatting:
     return model.eval()
 
 
+def upgrade(path: Path) -> None:
+    """Rewrites an older-format weights file in the current format, in place (atomically). Version 1 had no
+    checksum, so the tensors are taken as they are: upgrade only files you trust."""
+    from nnlite.weights import load_weights
+
+    weights = load_weights(path, versions=(1, 2))
+    save_weights(path, weights.tensors, weights.attrs)
+    load_weights(path)
+    print(f"upgraded {path} to format version {FORMAT_VERSION}", file=sys.stderr)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("checkpoint", type=Path, help="checkpoint written by python -m convert.train")
-    parser.add_argument("output", type=Path, help="nnlite weights file to write (.h5)")
+    parser.add_argument("checkpoint", type=Path, nargs="?", help="checkpoint written by python -m convert.train")
+    parser.add_argument("output", type=Path, nargs="?", help="nnlite weights file to write (.h5)")
     parser.add_argument("--inference-size", type=int,
                         help="default long side at inference (default: 128 for fdm, 256 for the encoder-decoder)")
+    parser.add_argument("--upgrade", type=Path, nargs="+", metavar="FILE",
+                        help="rewrite older-format nnlite weights files (.h5 / .npz) in the current format, in place")
     args = parser.parse_args(argv)
+    if args.upgrade:
+        from nnlite.errors import NnliteError
+
+        try:
+            for path in args.upgrade:
+                upgrade(path)
+        except NnliteError as exc:
+            parser.exit(1, f"error: {exc}\n")
+        return
+    if args.checkpoint is None or args.output is None:
+        parser.error("give a CHECKPOINT and an OUTPUT file, or --upgrade FILE")
     state = torch.load(args.checkpoint, weights_only=True)
     config = state.get("config", {})
     if "arch" in state:  # a checkpoint of python -m convert.train_encoder_decoder

@@ -195,6 +195,11 @@ def run_video(args, matter, types, background, say, source=None) -> int:
         if source is None:
             raise fail(label, "no camera found at this index", "check that a camera is connected, or try --camera 1")
         raise fail(label, "cannot open this video", "use an MP4/AVI file that plays elsewhere")
+    width, height = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    if width * height > args.max_pixels:
+        capture.release()
+        raise fail(label, f"frames of {width}x{height} are larger than the {args.max_pixels / 1e6:.0f} MP limit",
+                   "downscale the video first or raise --max-pixels")
     total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if source is not None else 0
     fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
     display = source is None and not args.no_display

@@ -3,6 +3,7 @@ appear only complete (written under a temporary name, then renamed)."""
 from __future__ import annotations
 
 import os
+import struct
 import tempfile
 from pathlib import Path
 
@@ -14,6 +15,70 @@ from matting.api import InputError
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pnm"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"}
 MAX_PIXELS = 120_000_000  # a 10000 x 10000 photo fits; beyond, memory for the full-size matte runs out
+
+
+def image_header_size(data: bytes):
+    """(width, height) as the file's header declares them, read without decoding any pixel; None when
+    the format is not one of PNG, JPEG, WebP, BMP, TIFF, PNM or the header is damaged (the decoder then
+    decides). Lets a small file that declares a huge picture be refused before it takes gigabytes."""
+    try:
+        if data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR":
+            return struct.unpack(">II", data[16:24])
+        if data[:3] == b"\xff\xd8\xff":
+            return _jpeg_size(data)
+        if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+            chunk = data[12:16]
+            if chunk == b"VP8 ":
+                w, h = struct.unpack("<HH", data[26:30])
+                return w & 0x3FFF, h & 0x3FFF
+            if chunk == b"VP8L":
+                bits = int.from_bytes(data[21:25], "little")
+                return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+            if chunk == b"VP8X":
+                return int.from_bytes(data[24:27], "little") + 1, int.from_bytes(data[27:30], "little") + 1
+        if data[:2] == b"BM":
+            w, h = struct.unpack("<ii", data[18:26])
+            return abs(w), abs(h)
+        if data[:4] in (b"II*\x00", b"MM\x00*"):
+            return _tiff_size(data)
+        if data[:1] == b"P" and data[1:2] in b"123456":
+            fields = data[2:256].split(b"#")[0].split()
+            return int(fields[0]), int(fields[1])
+    except (struct.error, ValueError, IndexError):
+        return None
+    return None
+
+
+def _jpeg_size(data: bytes):
+    i = 2
+    while i + 9 < len(data):
+        if data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # a start-of-frame segment
+            h, w = struct.unpack(">HH", data[i + 5:i + 9])
+            return w, h
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:  # markers without a length
+            i += 2
+            continue
+        i += 2 + struct.unpack(">H", data[i + 2:i + 4])[0]
+    return None
+
+
+def _tiff_size(data: bytes):
+    order = "<" if data[:2] == b"II" else ">"
+    offset = struct.unpack(order + "I", data[4:8])[0]
+    count = struct.unpack(order + "H", data[offset:offset + 2])[0]
+    found = {}
+    for k in range(count):
+        entry = data[offset + 2 + 12 * k:offset + 14 + 12 * k]
+        tag, kind = struct.unpack(order + "HH", entry[:4])
+        if tag in (256, 257):
+            found[tag] = struct.unpack(order + ("H" if kind == 3 else "I"), entry[8:10] if kind == 3 else entry[8:12])[0]
+    return (found[256], found[257]) if len(found) == 2 else None
 
 
 def read_image(path: Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
@@ -31,10 +96,15 @@ def read_image(path: Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     if data[:3].tobytes() == b"\xff\xd8\xff" and data[-2:].tobytes() != b"\xff\xd9":
         # libjpeg would decode a cut-off JPEG into a half-gray picture with only a warning
         raise InputError(f"{path}: truncated JPEG (no end marker); re-copy or re-export the file")
-    header = cv2.imdecode(data, cv2.IMREAD_REDUCED_GRAYSCALE_8) if data.size > 64 * 1024 * 1024 else None
-    if header is not None and header.size * 64 > max_pixels:
-        raise InputError(f"{path}: image of about {header.size * 64 / 1e6:.0f} megapixels is larger than the "
-                         f"{max_pixels / 1e6:.0f} MP limit; downscale it first or raise --max-pixels")
+    declared = image_header_size(data[:65536].tobytes())
+    if declared is not None and declared[0] * declared[1] > max_pixels:
+        raise InputError(f"{path}: {declared[0]}x{declared[1]} is larger than the {max_pixels / 1e6:.0f} MP limit; "
+                         f"downscale it first or raise --max-pixels")
+    if declared is None and data.size > 16 * 1024 * 1024:  # a format whose header we do not parse: look at 1/64
+        reduced = cv2.imdecode(data, cv2.IMREAD_REDUCED_GRAYSCALE_8)
+        if reduced is not None and reduced.size * 64 > max_pixels:
+            raise InputError(f"{path}: image of about {reduced.size * 64 / 1e6:.0f} megapixels is larger than the "
+                             f"{max_pixels / 1e6:.0f} MP limit; downscale it first or raise --max-pixels")
     image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
     if image is None:
         raise InputError(f"{path}: not a readable image (unknown format or corrupt data); use a JPEG or PNG file")

@@ -5,7 +5,9 @@ tensors under their names, attributes as UTF-8 JSON in a uint8 array "__attrs__"
 allow_pickle=False. Both are validated by the same rules and share the format version.
 
 Root attributes: format = "nnlite-weights", format_version (int), model (str), the model's
-hyper-parameters and its provenance (plain str / int / float / lists of numbers).
+hyper-parameters and its provenance (plain str / int / float / lists of numbers), and content_sha256:
+a SHA-256 over every other attribute and every tensor (name, shape, bytes), checked on every load, so a
+flipped bit inside a tensor is refused rather than giving a silently different matte.
 Tensors: one HDF5 group per layer, named after the torch module path ("ldn.dense.0"), holding
 float32 datasets in torch's order ("weight", "bias"). A tensor's name is "group/dataset".
 
@@ -13,9 +15,9 @@ The writer mirrors the reader, and a round trip is bit-exact. Nothing here unpic
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +26,10 @@ import numpy as np
 from nnlite.errors import WeightsError
 
 FORMAT_NAME = "nnlite-weights"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+CHECKSUM_KEY = "content_sha256"
+CONTAINER_KEYS = ("format", "format_version", CHECKSUM_KEY)  # written by save_weights itself
+UPGRADE_HINT = "upgrade it with python -m convert.export --upgrade FILE, or re-export it from its checkpoint"
 NPZ_ATTRS_KEY = "__attrs__"
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 
@@ -74,6 +79,19 @@ def _from_attr(value):
     return value
 
 
+def content_sha256(attrs: dict, tensors: dict) -> str:
+    """The checksum stored in a file: attributes as canonical JSON (as they read back), then each tensor's
+    name, shape and little-endian float32 bytes in name order. The container keys are left out."""
+    digest = hashlib.sha256()
+    readable = {k: _from_attr(_to_attr(v)) for k, v in attrs.items() if k not in CONTAINER_KEYS}
+    digest.update(json.dumps(readable, sort_keys=True, separators=(",", ":")).encode())
+    for name in sorted(tensors):
+        array = np.ascontiguousarray(tensors[name], dtype="<f4")
+        digest.update(f"\0{name}\0{array.shape}\0".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
 def _check_tensors_to_save(path, tensors):
     for name, array in tensors.items():
         if np.asarray(array).dtype != np.float32:
@@ -84,6 +102,8 @@ def save_weights(path, tensors: dict, attrs: dict) -> None:
     """Writes an nnlite weights file atomically (temporary name, then rename); .npz paths get the twin format."""
     path = Path(path)
     _check_tensors_to_save(path, tensors)
+    attrs = {k: v for k, v in attrs.items() if k not in CONTAINER_KEYS}
+    attrs[CHECKSUM_KEY] = content_sha256(attrs, tensors)
     if path.suffix == ".npz":
         return _save_npz(path, tensors, attrs)
     import h5py
@@ -93,8 +113,6 @@ def save_weights(path, tensors: dict, attrs: dict) -> None:
         f.attrs["format"] = FORMAT_NAME
         f.attrs["format_version"] = FORMAT_VERSION
         for key, value in attrs.items():
-            if key in ("format", "format_version"):
-                continue
             f.attrs[key] = _to_attr(value)
         for name, array in tensors.items():
             f.create_dataset(name, data=np.asarray(array))
@@ -110,28 +128,45 @@ def _save_npz(path: Path, tensors: dict, attrs: dict) -> None:
     os.replace(tmp, path)
 
 
-def _read_hdf5(path: str, todo: str):
+def _read_hdf5(path: str, todo: str, versions):
     try:
         import h5py
     except ImportError:
         raise WeightsError(f"{path}: reading HDF5 weights needs h5py; install it (pip install h5py) or use the .npz twin") from None
+    file_size = os.path.getsize(path)
     with h5py.File(path, "r") as f:
         attrs = {k: _from_attr(v) for k, v in f.attrs.items()}
         names = []
         f.visititems(lambda name, obj: names.append(name) if isinstance(obj, h5py.Dataset) else None)
-        if attrs.get("format") != FORMAT_NAME or attrs.get("format_version") != FORMAT_VERSION:
+        if attrs.get("format") != FORMAT_NAME or attrs.get("format_version") not in versions:
             return attrs, {}  # refused by the common checks before any tensor is read
-        return attrs, {name: f[name][()] for name in sorted(names)}
+        tensors = {}
+        for name in sorted(names):
+            dataset = f[name]
+            # a damaged header can declare any shape: never allocate more than the file could hold
+            if dataset.dtype != np.float32:
+                raise WeightsError(f"{path}: tensor {name} is {dataset.dtype}, expected float32; {todo}")
+            if dataset.size * 4 > file_size:
+                raise WeightsError(f"{path}: tensor {name} declares shape {dataset.shape}, more data than the file "
+                                   f"holds: damaged; {todo}")
+            tensors[name] = dataset[()]
+        return attrs, tensors
 
 
 def _read_npz(path: str, todo: str):
+    file_size = os.path.getsize(path)
     with np.load(path, allow_pickle=False) as archive:
         if NPZ_ATTRS_KEY not in archive.files:
             raise WeightsError(f"{path}: not an nnlite weights file (no {NPZ_ATTRS_KEY} entry); {todo}")
+        oversized = [info.filename for info in archive.zip.infolist() if info.file_size > file_size]
+        if oversized:
+            raise WeightsError(f"{path}: damaged archive ({oversized[0]} declares more bytes than the file holds); {todo}")
         try:
             attrs = json.loads(archive[NPZ_ATTRS_KEY].tobytes().decode())
         except (UnicodeDecodeError, json.JSONDecodeError):
             raise WeightsError(f"{path}: damaged attributes (not JSON); {todo}") from None
+        if not isinstance(attrs, dict):
+            raise WeightsError(f"{path}: damaged attributes (not a JSON object); {todo}")
         return attrs, {name: archive[name] for name in sorted(archive.files) if name != NPZ_ATTRS_KEY}
 
 
@@ -140,8 +175,9 @@ def twin_path(path) -> Path:
     return Path(path).with_suffix(".npz")
 
 
-def load_weights(path) -> Weights:
-    """Reads and validates the container (format, version, dtypes, finiteness); the model checks shapes.
+def load_weights(path, versions=(FORMAT_VERSION,)) -> Weights:
+    """Reads and validates the container (format, version, checksum, dtypes, finiteness); the model checks
+    shapes. `versions` other than the current one is for python -m convert.export --upgrade only.
 
     An .h5 path on a machine without h5py falls back to its .npz twin when one sits beside it.
     """
@@ -159,15 +195,15 @@ def load_weights(path) -> Weights:
         if signature.startswith(b"PK"):
             attrs, tensors = _read_npz(path, todo)
         elif signature == HDF5_SIGNATURE:
-            attrs, tensors = _read_hdf5(path, todo)
+            attrs, tensors = _read_hdf5(path, todo, versions)
         else:
             raise WeightsError(f"{path}: not an HDF5 or npz file; {todo}")
     except WeightsError:
         raise
-    except (OSError, KeyError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+    except Exception as exc:  # noqa: BLE001 - h5py, zipfile and numpy raise many types on damaged bytes
         first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise WeightsError(f"{path}: not a readable weights file, damaged or truncated ({first_line}); {todo}") from None
-    return _validated(Weights(path, attrs), tensors, todo)
+        raise WeightsError(f"{path}: not a readable weights file, damaged or truncated ({first_line[:120]}); {todo}") from None
+    return _validated(Weights(path, attrs), tensors, todo, versions)
 
 
 def _h5py_available() -> bool:
@@ -178,12 +214,15 @@ def _h5py_available() -> bool:
     return True
 
 
-def _validated(weights: Weights, tensors: dict, todo: str) -> Weights:
+def _validated(weights: Weights, tensors: dict, todo: str, versions) -> Weights:
     attrs = weights.attrs
     if attrs.get("format") != FORMAT_NAME:
         raise weights.fail(f"not an nnlite weights file (format attribute {attrs.get('format')!r})", todo)
     version = attrs.get("format_version")
-    if not isinstance(version, int) or version != FORMAT_VERSION:
+    if not isinstance(version, int) or isinstance(version, bool) or version not in versions:
+        if version == 1:
+            raise weights.fail(f"format version 1 (written before content checksums), this nnlite reads version "
+                               f"{FORMAT_VERSION}", UPGRADE_HINT)
         raise weights.fail(f"format version {version!r}, this nnlite reads version {FORMAT_VERSION}",
                            "re-export it with this version's python -m convert.export, or use the nnlite that wrote it")
     for name, array in tensors.items():
@@ -192,4 +231,7 @@ def _validated(weights: Weights, tensors: dict, todo: str) -> Weights:
         if not np.all(np.isfinite(array)):
             raise weights.fail(f"tensor {name} holds NaN or infinite values", "re-export from a checkpoint that trained without diverging")
         weights.tensors[name] = array
+    if version >= 2 and attrs.get(CHECKSUM_KEY) != content_sha256(attrs, weights.tensors):
+        raise weights.fail("content checksum does not match: the file was damaged or edited after export",
+                           "re-copy it, or re-export it from its checkpoint with python -m convert.export")
     return weights

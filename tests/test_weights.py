@@ -98,7 +98,7 @@ def test_npz_twin_is_validated_like_hdf5(tmp_path, tensors):
     save_weights(tmp_path / "v.npz", tensors, ATTRS)
     with np.load(tmp_path / "v.npz") as archive:
         content = {k: archive[k] for k in archive.files}
-    header = content["__attrs__"].tobytes().decode().replace('"format_version": 1', '"format_version": 7')
+    header = content["__attrs__"].tobytes().decode().replace('"format_version": 2', '"format_version": 7')
     content["__attrs__"] = np.frombuffer(header.encode(), np.uint8)
     np.savez(tmp_path / "v.npz", **content)
     with pytest.raises(WeightsError, match="format version 7"):
@@ -119,3 +119,36 @@ def test_hdf5_path_falls_back_to_the_twin_without_h5py(tmp_path, tensors, monkey
 def test_missing_file(tmp_path):
     with pytest.raises(WeightsError, match="no such weights file"):
         load_weights(tmp_path / "absent.h5")
+
+
+@pytest.mark.parametrize("suffix", [".h5", ".npz"])
+def test_version_1_files_are_refused_with_the_upgrade_command(tmp_path, tensors, suffix):
+    path = tmp_path / f"old{suffix}"
+    save_weights(path, tensors, ATTRS)
+    if suffix == ".h5":
+        rewrite(path, lambda f: (f.attrs.__setitem__("format_version", 1), f.attrs.__delitem__("content_sha256")))
+    else:
+        with np.load(path) as archive:
+            content = {k: archive[k] for k in archive.files}
+        header = __import__("json").loads(content["__attrs__"].tobytes())
+        header = {**{k: v for k, v in header.items() if k != "content_sha256"}, "format_version": 1}
+        content["__attrs__"] = np.frombuffer(__import__("json").dumps(header).encode(), np.uint8)
+        np.savez(path, **content)
+    with pytest.raises(WeightsError, match=r"format version 1 \(written before content checksums\).*--upgrade"):
+        load_weights(path)
+    export = pytest.importorskip("convert.export")  # the upgrade lives beside the exporter
+    export.upgrade(path)
+    upgraded = load_weights(path)
+    assert upgraded.attrs["format_version"] == FORMAT_VERSION
+    for name, array in tensors.items():
+        np.testing.assert_array_equal(upgraded.tensors[name], array)
+
+
+def test_checksum_is_the_same_for_both_formats_and_ignores_container_keys(tmp_path, tensors):
+    from nnlite.weights import content_sha256
+
+    save_weights(tmp_path / "w.h5", tensors, ATTRS)
+    save_weights(tmp_path / "w.npz", tensors, dict(ATTRS, format_version=99, content_sha256="stale"))
+    h5, npz = load_weights(tmp_path / "w.h5"), load_weights(tmp_path / "w.npz")
+    assert h5.attrs["content_sha256"] == npz.attrs["content_sha256"] == content_sha256(ATTRS, tensors)
+    assert content_sha256(ATTRS, {**tensors, "conv/bias": tensors["conv/bias"] + 1}) != content_sha256(ATTRS, tensors)
