@@ -121,6 +121,10 @@ def main(argv=None):
     if args.start_stage > 1 and not args.init and not args.resume:
         parser.error("--start-stage 2 or 3 needs --init with a checkpoint of the earlier stages")
 
+    missing = [name for name in ("train.txt", "unlisted.txt", "images", "alpha", "masks") if not (args.data / name).exists()]
+    if missing:  # checked before the run folder is made, so a wrong path leaves nothing behind
+        parser.error(f"--data {args.data}: not an EG1800 folder ({missing[0]} missing); pass the folder that holds "
+                     f"train.txt, unlisted.txt, images/, alpha/ and masks/")
     torch.set_num_threads(args.threads)
     steps = [int(s) for s in args.steps.split(",")]
     lrs = [float(s) for s in args.lr.split(",")]

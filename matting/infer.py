@@ -24,6 +24,7 @@ EPILOG = """examples:
 exit status: 0 all inputs done, 1 some inputs failed (each reported on one line), 2 bad usage
 """
 OUTPUT_TYPES = ("alpha", "rgba", "composite", "blur")
+MAX_DAMAGED_FRAMES = 1000  # beyond this many unreadable frames a file is not worth going on with
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -177,6 +178,9 @@ def one_line(exc: Exception) -> str:
         return str(exc)
     if isinstance(exc, MemoryError):
         return "out of memory; use a smaller image or --max-pixels to refuse large ones"
+    if isinstance(exc, ModuleNotFoundError) and exc.name:
+        package = {"cv2": "opencv-python-headless"}.get(exc.name, exc.name)
+        return f"the Python package {package} is missing (import {exc.name} failed); install it: pip install {package}"
     return f"unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}; please report this"
 
 
@@ -185,7 +189,7 @@ def run_video(args, matter, types, background, say, source=None) -> int:
     import cv2
     import numpy as np
 
-    from matting.io import write_bytes_atomically
+    from matting.io import NEW_FILE_MODE
 
     if "rgba" in types:
         raise fail(source or f"camera {args.camera}", "video has no alpha channel", "use --output-type composite, blur or alpha")
@@ -218,12 +222,21 @@ def run_video(args, matter, types, background, say, source=None) -> int:
                 folder = args.output if args.output is not None else (source.parent if source is not None else Path("."))
                 outs[kind] = folder / f"{stem}.{kind}.mp4"
     frames, previous_small, previous_alpha, flicker, t_start = 0, None, None, [], time.time()
+    position, damaged, last_pictures = 0, [], {}
     try:
         while args.frames is None or frames < args.frames:
             t0 = time.perf_counter()
             ok, frame = capture.read()
+            position += 1
             if not ok:
-                break
+                # a damaged frame inside a file reads as a failure, and the frames after it are still good:
+                # keep the timing by repeating the last written frame, up to a run that means the end
+                if source is None or position >= total or len(damaged) >= MAX_DAMAGED_FRAMES:
+                    break
+                damaged.append(position)
+                for kind, picture in last_pictures.items():
+                    writers[kind].write(picture)
+                continue
             matter.timings.add("decode", time.perf_counter() - t0)
             small, rgb01, _ = matter.predict_small(frame)
             if previous_small is not None and args.smooth > 0:
@@ -251,14 +264,20 @@ def run_video(args, matter, types, background, say, source=None) -> int:
                         return 0
                     break
                 if kind not in writers:
-                    outs[kind].parent.mkdir(parents=True, exist_ok=True)
-                    fd, temps[kind] = tempfile.mkstemp(prefix=f".{outs[kind].stem}.", suffix=outs[kind].suffix, dir=outs[kind].parent)
+                    try:
+                        outs[kind].parent.mkdir(parents=True, exist_ok=True)
+                        fd, temps[kind] = tempfile.mkstemp(prefix=f".{outs[kind].stem}.", suffix=outs[kind].suffix,
+                                                           dir=outs[kind].parent)
+                    except OSError as exc:
+                        raise fail(outs[kind], f"cannot write here ({exc.strerror})", "choose another --output") from None
                     os.close(fd)
+                    os.chmod(temps[kind], NEW_FILE_MODE)
                     fourcc = cv2.VideoWriter_fourcc(*("MJPG" if outs[kind].suffix.lower() == ".avi" else "mp4v"))
                     writers[kind] = cv2.VideoWriter(temps[kind], fourcc, fps, (picture.shape[1], picture.shape[0]))
                     if not writers[kind].isOpened():
                         raise fail(outs[kind], "cannot open a video writer", "use an .mp4 or .avi output")
                 writers[kind].write(picture)
+                last_pictures[kind] = picture
                 matter.timings.add("encode", time.perf_counter() - t1)
             if frames % 10 == 0 and not display:
                 rate = frames / max(time.time() - t_start, 1e-6)
@@ -273,7 +292,12 @@ def run_video(args, matter, types, background, say, source=None) -> int:
         for writer in writers.values():
             writer.release()
         for kind, tmp in temps.items():
-            os.replace(tmp, outs[kind])
+            if os.path.getsize(tmp) == 0:  # the writer could not write (disk full, ...); it does not raise
+                raise fail(outs[kind], "the video writer wrote nothing (disk full or no encoder?)", "check free space, or use .avi")
+            try:
+                os.replace(tmp, outs[kind])
+            except OSError as exc:
+                raise fail(outs[kind], f"cannot write ({exc.strerror})", "choose another --output") from None
         temps = {}
     finally:
         capture.release()
@@ -285,8 +309,12 @@ def run_video(args, matter, types, background, say, source=None) -> int:
         if display:
             cv2.destroyAllWindows()
     matter.video = {"frames": frames, "flicker_mean_abs_alpha_change": float(np.mean(flicker)) if flicker else 0.0,
-                    "outputs": {k: str(v) for k, v in outs.items()}}
+                    "damaged_frames": damaged, "outputs": {k: str(v) for k, v in outs.items()}}
     say(f"{label}: {frames} frames -> {', '.join(str(o) for o in outs.values())}")
+    if damaged:
+        shown = ", ".join(str(n) for n in damaged[:10]) + (", ..." if len(damaged) > 10 else "")
+        say(f"warning: {label}: {len(damaged)} damaged frame(s) could not be decoded (frame {shown}); "
+            f"each was replaced by the frame before it to keep the timing")
     return 0
 
 
@@ -297,6 +325,10 @@ def main(argv=None) -> int:
         parser.error("give image/video paths or --camera INDEX")
     say = lambda msg: print(msg, file=sys.stderr)
     t_start = time.perf_counter()
+    # OpenCV's and FFmpeg's own warnings ("can't open camera by index", "No JPEG data found") would print
+    # before our one line that says the same with what to do; a user can still ask for them.
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     try:
         import cv2
 

@@ -2,6 +2,7 @@
 appear only complete (written under a temporary name, then renamed)."""
 from __future__ import annotations
 
+import errno
 import os
 import struct
 import tempfile
@@ -14,6 +15,9 @@ from matting.api import InputError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pnm"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"}
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+NEW_FILE_MODE = 0o666 & ~_UMASK  # what open() would give: temporary files start private (0600)
 MAX_PIXELS = 120_000_000  # a 10000 x 10000 photo fits; beyond, memory for the full-size matte runs out
 
 
@@ -132,11 +136,12 @@ def write_bytes_atomically(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-        os.chmod(tmp, 0o644)
+        os.chmod(tmp, NEW_FILE_MODE)
         os.replace(tmp, path)
     except OSError as exc:
         os.unlink(tmp)
-        raise InputError(f"{path}: cannot write ({exc.strerror}); choose another --output") from None
+        todo = "free some space or choose another --output" if exc.errno == errno.ENOSPC else "choose another --output"
+        raise InputError(f"{path}: cannot write ({exc.strerror}); {todo}") from None
 
 
 def list_images(folder: Path, recursive: bool) -> list[Path]:
