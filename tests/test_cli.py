@@ -12,6 +12,7 @@ import pytest
 
 from matting import DEFAULT_WEIGHTS
 from matting.infer import main
+from nnlite.weights import load_weights, save_weights
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "matting" / "examples" / "astronaut.jpg"
 
@@ -144,11 +145,9 @@ def test_bad_weights_files(tmp_path, capsys):
         f.attrs["format_version"] = 99
     assert run_cli(EXAMPLE, "-o", tmp_path, "--weights", wrong_version) == 1
     assert "format version 99" in capsys.readouterr().err
-    wrong_shape = tmp_path / "shape.h5"
-    wrong_shape.write_bytes(DEFAULT_WEIGHTS.read_bytes())
-    with h5py.File(wrong_shape, "r+") as f:
-        del f["ldn.final/weight"]
-        f.create_dataset("ldn.final/weight", data=np.zeros((2, 32, 3, 3), np.float32))
+    wrong_shape = tmp_path / "shape.h5"  # a well-formed file (valid checksum) of the wrong shape
+    weights = load_weights(DEFAULT_WEIGHTS)
+    save_weights(wrong_shape, {**weights.tensors, "ldn.final/weight": np.zeros((2, 32, 3, 3), np.float32)}, weights.attrs)
     assert run_cli(EXAMPLE, "-o", tmp_path, "--weights", wrong_shape) == 1
     err = capsys.readouterr().err
     assert "ldn.final/weight has shape (2, 32, 3, 3), expected (2, 64, 3, 3)" in err
