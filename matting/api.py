@@ -44,7 +44,11 @@ def to_bgr_uint8(image: np.ndarray) -> np.ndarray:
     if image.dtype == np.uint16:
         image = (image >> 8).astype(np.uint8)
     elif image.dtype in (np.float32, np.float64):
-        image = (np.clip(image, 0, 1) * 255 + 0.5).astype(np.uint8)
+        top = float(np.nanmax(image))
+        if top > 1.0 + 1e-3:  # 0..255 floats would clip to an almost white picture and a garbage matte
+            raise InputError(f"float image with values up to {top:.4g}: float images must be in [0, 1]; "
+                             f"divide by 255, or pass the uint8 image")
+        image = (np.clip(np.nan_to_num(image), 0, 1) * 255 + 0.5).astype(np.uint8)
     elif image.dtype != np.uint8:
         raise InputError(f"unsupported pixel type {image.dtype}; use 8- or 16-bit images")
     if image.ndim == 2:
@@ -56,6 +60,45 @@ def to_bgr_uint8(image: np.ndarray) -> np.ndarray:
     if image.shape[2] != 3:
         raise InputError(f"expected 1, 3 or 4 channels, got {image.shape[2]}")
     return image
+
+
+CHANNEL_ORDERS = ("bgr", "rgb")
+
+
+def as_bgr_input(image, channels: str):
+    """A caller's image as the BGR(A) array the matter works on: numpy arrays in `channels` order
+    ("bgr", as cv2.imread gives, or "rgb", as PIL, imageio and matplotlib give), or a PIL.Image."""
+    if channels not in CHANNEL_ORDERS:
+        raise InputError(f"channels {channels!r}: use 'bgr' (OpenCV) or 'rgb' (PIL, imageio)")
+    if type(image).__module__.startswith("PIL."):
+        has_alpha = image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
+        image, channels = np.asarray(image.convert("RGBA" if has_alpha else "RGB")), "rgb"
+    if channels == "rgb" and isinstance(image, np.ndarray) and image.ndim == 3 and image.shape[2] in (3, 4):
+        return image[..., [2, 1, 0, 3][: image.shape[2]]]
+    return image
+
+
+def in_channel_order(picture: np.ndarray, channels: str) -> np.ndarray:
+    """A BGR(A) result in the caller's channel order."""
+    return np.ascontiguousarray(picture[..., [2, 1, 0, 3][: picture.shape[2]]]) if channels == "rgb" and picture.ndim == 3 else picture
+
+
+def own_alpha(image: np.ndarray):
+    """The input's own alpha channel as float32 in [0, 1] (a PNG cut-out), or None."""
+    if image.ndim != 3 or image.shape[2] != 4:
+        return None
+    scale = 1 / 65535 if image.dtype == np.uint16 else 1 / 255 if image.dtype == np.uint8 else 1.0
+    return np.clip(image[..., 3].astype(np.float32) * np.float32(scale), 0, 1)
+
+
+def cover(background: np.ndarray, height: int, width: int) -> np.ndarray:
+    """The background scaled to cover height x width, aspect kept, centre-cropped (never stretched)."""
+    bh, bw = background.shape[:2]
+    scale = max(height / bh, width / bw)
+    sw, sh = max(width, int(np.ceil(bw * scale))), max(height, int(np.ceil(bh * scale)))
+    scaled = cv2.resize(background, (sw, sh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    y0, x0 = (sh - height) // 2, (sw - width) // 2
+    return scaled[y0:y0 + height, x0:x0 + width]
 
 
 def parse_colour(text: str) -> tuple[int, int, int]:
@@ -123,10 +166,10 @@ class Matter:
             nnlite.set_num_threads(threads)
         self.timings = Timings()
 
-    def predict_small(self, image_bgr: np.ndarray):
+    def predict_small(self, image_bgr: np.ndarray, channels: str = "bgr"):
         """-> (alpha at the network size, the network-size RGB image in [0, 1], scores S_B/S_F)."""
         t0 = time.perf_counter()
-        image_bgr = to_bgr_uint8(image_bgr)
+        image_bgr = to_bgr_uint8(as_bgr_input(image_bgr, channels))
         h, w = network_size(*image_bgr.shape[:2], self.size, int(self.network.attrs.get("size_multiple", 2)))
         interpolation = cv2.INTER_AREA if h < image_bgr.shape[0] else cv2.INTER_LINEAR
         small = cv2.resize(image_bgr, (w, h), interpolation=interpolation)
@@ -140,12 +183,21 @@ class Matter:
             out = self.network.forward(batch, self.timings.stages)
             return out["alpha"][0, 0].copy(), rgb01, out["scores"][0].copy()
 
-    def predict(self, image_bgr: np.ndarray) -> np.ndarray:
-        """Alpha matte, H x W float32 in [0, 1], at the input image's own size."""
-        image_bgr = to_bgr_uint8(image_bgr)
+    def predict(self, image, channels: str = "bgr") -> np.ndarray:
+        """Alpha matte, H x W float32 in [0, 1], at the input image's own size.
+
+        image: H x W (gray) or H x W x 3/4, uint8, uint16 or float in [0, 1], in `channels` order
+        ("bgr" as cv2.imread gives; "rgb" as PIL / imageio give), or a PIL.Image. An image with its
+        own alpha channel (a PNG cut-out) keeps it: the matte is multiplied by it.
+        """
+        image = as_bgr_input(image, channels)
+        image_bgr = to_bgr_uint8(image)
         alpha_small, rgb01_small, _ = self.predict_small(image_bgr)
         t0 = time.perf_counter()
         alpha = self.upsample(alpha_small, rgb01_small, image_bgr)
+        given = own_alpha(image)
+        if given is not None:
+            alpha *= given
         self.timings.add("refine", time.perf_counter() - t0)
         return alpha
 
@@ -156,21 +208,25 @@ class Matter:
         return guided_upsample(alpha_small, to_gray01(rgb01_small), image_bgr, self.guided_radius, self.guided_eps)
 
     @staticmethod
-    def cutout(image_bgr: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-        bgra = cv2.cvtColor(to_bgr_uint8(image_bgr), cv2.COLOR_BGR2BGRA)
+    def cutout(image, alpha: np.ndarray, channels: str = "bgr") -> np.ndarray:
+        """The image with the matte as its alpha channel: H x W x 4 uint8 (BGRA, or RGBA for channels="rgb")."""
+        bgra = cv2.cvtColor(to_bgr_uint8(as_bgr_input(image, channels)), cv2.COLOR_BGR2BGRA)
         bgra[..., 3] = np.round(as_alpha(alpha, bgra.shape[:2]) * 255).astype(np.uint8)
-        return bgra
+        return in_channel_order(bgra, channels)
 
     @staticmethod
-    def composite(image_bgr: np.ndarray, alpha: np.ndarray, background="#00ff00") -> np.ndarray:
-        """alpha * image + (1 - alpha) * background; background: colour text, BGR tuple or an image (resized to fit)."""
-        image_bgr = to_bgr_uint8(image_bgr)
+    def composite(image, alpha: np.ndarray, background="#00ff00", channels: str = "bgr") -> np.ndarray:
+        """alpha * image + (1 - alpha) * background, uint8 in the image's channel order. background:
+        '#rrggbb' or 'r,g,b' text, a colour tuple in `channels` order, or an image (in `channels`
+        order or a PIL.Image) scaled to cover the photo and centre-cropped, never stretched."""
+        image_bgr = to_bgr_uint8(as_bgr_input(image, channels))
         h, w = image_bgr.shape[:2]
         alpha = as_alpha(alpha, (h, w))
-        if isinstance(background, np.ndarray):
-            back = cv2.resize(to_bgr_uint8(background), (w, h), interpolation=cv2.INTER_AREA)
+        if isinstance(background, np.ndarray) or type(background).__module__.startswith("PIL."):
+            back = cover(to_bgr_uint8(as_bgr_input(background, channels)), h, w)
         else:
             colour = parse_colour(background) if isinstance(background, str) else tuple(background)
+            colour = colour[::-1] if channels == "rgb" and not isinstance(background, str) else colour
             back = np.array([[colour]], np.float32)  # one pixel, broadcast over every band
         out = np.empty_like(image_bgr)
         for y0 in range(0, h, BAND_ROWS):  # bands keep float temporaries small on huge photos
@@ -179,11 +235,12 @@ class Matter:
             fore = image_bgr[y0:y1].astype(np.float32)
             back_band = back[y0:y1] if back.shape[0] == h else back[0]
             out[y0:y1] = np.clip(back_band + a * (fore - back_band) + 0.5, 0, 255).astype(np.uint8)
-        return out
+        return in_channel_order(out, channels)
 
     @staticmethod
-    def blur_background(image_bgr: np.ndarray, alpha: np.ndarray, strength: float = 0.03) -> np.ndarray:
-        image_bgr = to_bgr_uint8(image_bgr)
+    def blur_background(image, alpha: np.ndarray, strength: float = 0.03, channels: str = "bgr") -> np.ndarray:
+        """The photo with its background blurred (Gaussian, sigma = strength x the long side)."""
+        image_bgr = to_bgr_uint8(as_bgr_input(image, channels))
         sigma = max(1.0, strength * max(image_bgr.shape[:2]))
         blurred = cv2.GaussianBlur(image_bgr, (0, 0), sigma)
-        return Matter.composite(image_bgr, alpha, blurred)
+        return in_channel_order(Matter.composite(image_bgr, alpha, blurred), channels)

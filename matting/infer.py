@@ -16,10 +16,17 @@ from pathlib import Path
 
 EPILOG = """examples:
   python -m matting.infer photo.jpg                      # photo.alpha.png and photo.composite.png beside it
+  fdm photo.jpg                                          # the same, as the installed command
+  cat photo.jpg | fdm - -t rgba -o - > cutout.png        # stdin to stdout (one output type; PNG)
   python -m matting.infer photos/ -o mattes/ --output-type rgba
   python -m matting.infer photo.jpg --output-type composite --background beach.jpg -o out.png
   python -m matting.infer clip.mp4 --output-type blur --smooth 0.5
   python -m matting.infer --camera 0                     # live window; --no-display to record instead
+
+output names: one input and one output type with -o NAME.png (or .jpg/.webp/.tif; .mp4/.avi for a
+video) writes that file; otherwise -o is a folder, and each output is <input name>.<type>.png
+(<input name>.<type>.mp4 for videos) in it (default: beside the input; for a folder input, in a
+sibling folder <folder>_matte). "-" as the input reads one image from stdin; -o - writes a PNG to stdout.
 
 exit status: 0 all inputs done, 1 some inputs failed (each reported on one line), 2 bad usage
 """
@@ -27,12 +34,31 @@ OUTPUT_TYPES = ("alpha", "rgba", "composite", "blur")
 MAX_DAMAGED_FRAMES = 1000  # beyond this many unreadable frames a file is not worth going on with
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from matting import resolve_weights
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be 1 or more")
+    return value
 
-    p = argparse.ArgumentParser(prog="python -m matting.infer", description=__doc__, epilog=EPILOG,
+
+class OneLineParser(argparse.ArgumentParser):
+    """Usage errors in one line, like every other error here (argparse would print the whole usage first)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}; see {self.prog} --help\n")
+
+
+def build_parser(prog: str = "python -m matting.infer") -> argparse.ArgumentParser:
+    from matting import __version__, resolve_weights
+
+    p = OneLineParser(prog=prog, description=__doc__, epilog=EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("inputs", nargs="*", type=Path, help="image files, folders of images, or video files")
+    p.add_argument("inputs", nargs="*", type=Path,
+                   help="image files, folders (their images and videos), video files, or - for an image on stdin")
+    p.add_argument("--version", action="version", version=f"%(prog)s (fast-deep-matting) {__version__}")
     p.add_argument("-o", "--output", type=Path,
                    help="a file when it ends in an image or video extension (one input and one output type: "
                         "-t composite -o out.png), else a folder (default: beside each input file; for a folder "
@@ -44,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, help="inference long side in pixels (default: the weights file's own: 128 for fdm-128)")
     p.add_argument("--refine", choices=("guided", "none"), default="guided",
                    help="full-resolution matte: fast guided upsampling or plain bilinear (default: %(default)s)")
-    p.add_argument("--threads", type=int, default=os.cpu_count(), help="compute threads (default: %(default)s, all cores)")
+    p.add_argument("--threads", type=positive_int, default=os.cpu_count(), help="compute threads (default: %(default)s, all cores)")
     p.add_argument("--weights", default="fdm-128", type=resolve_weights,
                    help="a shipped network, fdm-128 (the paper's width) or fdm-128-g32 (twice as wide: "
                         "more accurate, about 2x slower), or an nnlite weights file of either network family "
@@ -56,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     video = p.add_argument_group("video and camera")
     video.add_argument("--camera", type=int, metavar="INDEX", help="read from camera INDEX instead of files")
     video.add_argument("--no-display", action="store_true", help="camera: record to --output instead of showing a window")
-    video.add_argument("--frames", type=int, help="stop after this many frames")
+    video.add_argument("--frames", type=positive_int, help="stop after this many frames")
     video.add_argument("--smooth", type=float, default=0.0,
                        help="temporal smoothing 0..0.95: weight of the previous frame's small matte (default: %(default)s)")
     return p
@@ -71,12 +97,16 @@ def fail(path, what, todo) -> Failure:
 
 
 def output_is_file(args, types) -> bool:
-    """Whether -o names the output file itself: it ends in an image or video extension and is not an
-    existing folder. A file name where several files would be written is refused in one line."""
+    """Whether -o names the output file itself: it ends in an image or video extension (or is "-",
+    stdout) and is not an existing folder. A file name where several files would be written is refused."""
     from matting.io import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 
     out = args.output
-    if out is None or out.is_dir() or out.suffix.lower() not in IMAGE_SUFFIXES | VIDEO_SUFFIXES:
+    stdin = [s for s in args.inputs if str(s) == "-"]
+    if stdin and (len(args.inputs) != 1 or out is None):
+        raise Failure("-: an image on stdin is matted alone and needs -o (a file name, a folder, or - for stdout)")
+    to_stdout = out is not None and str(out) == "-"
+    if out is None or (not to_stdout and (out.is_dir() or out.suffix.lower() not in IMAGE_SUFFIXES | VIDEO_SUFFIXES)):
         return False
     sources = list(args.inputs) + ([None] if args.camera is not None else [])
     if len(sources) != 1 or (sources[0] is not None and sources[0].is_dir()):
@@ -85,6 +115,12 @@ def output_is_file(args, types) -> bool:
         raise Failure(f"-o {out}: names one file, but {len(types)} output types were asked ({','.join(types)}); "
                       f"pick one, e.g. -t {types[-1]} -o {out}, or give a folder")
     video_in = sources[0] is None or sources[0].suffix.lower() in VIDEO_SUFFIXES
+    if to_stdout:
+        if video_in:
+            raise Failure("-o -: stdout takes one image; write a video to a file name (.mp4)")
+        if args.json == "-":
+            raise Failure("-o - and --json without a path both write to stdout; give --json a file name")
+        return True
     if video_in != (out.suffix.lower() in VIDEO_SUFFIXES):
         raise Failure(f"-o {out}: a {'video' if video_in else 'image'} input needs a "
                       f"{'video (.mp4)' if video_in else 'image (.png)'} output file name, or a folder")
@@ -112,42 +148,50 @@ def render(matter, kind: str, image, alpha, background):
 
 
 def image_jobs(args, types):
-    """(input path, {type: output path}) for every image input; folder inputs expanded."""
-    from matting.io import IMAGE_SUFFIXES, list_images
+    """(input path, {type: output path}) for every input, folders expanded (their images and videos),
+    and the other files found in folders, which are skipped."""
+    from matting.io import IMAGE_SUFFIXES, VIDEO_SUFFIXES, list_media
 
-    jobs = []
+    jobs, skipped = [], []
     for source in args.inputs:
         if source.is_dir():
-            images = list_images(source, args.recursive)
-            if not images:
-                raise fail(source, "no images in this folder", f"it needs {', '.join(sorted(IMAGE_SUFFIXES))} files"
+            media, others = list_media(source, args.recursive)
+            skipped += others
+            if not media:
+                raise fail(source, "no images or videos in this folder",
+                           f"it needs {', '.join(sorted(IMAGE_SUFFIXES | VIDEO_SUFFIXES))} files"
                            + ("" if args.recursive else ", or use --recursive for sub-folders"))
             root = args.output or source.parent / f"{source.name}_matte"
-            for image in images:
-                rel = image.relative_to(source).with_suffix("")
-                jobs.append((image, {t: root / rel.parent / f"{rel.name}.{t}.png" for t in types}))
+            for item in media:
+                rel = item.relative_to(source).with_suffix("")
+                suffix = ".mp4" if item.suffix.lower() in VIDEO_SUFFIXES else ".png"
+                jobs.append((item, {t: root / rel.parent / f"{rel.name}.{t}{suffix}" for t in types}))
         else:
             if args.output_is_file:
                 outs = {types[0]: args.output}
             else:
                 folder = args.output if args.output is not None else source.parent
-                outs = {t: folder / f"{source.stem}.{t}.png" for t in types}
+                suffix = ".mp4" if source.suffix.lower() in VIDEO_SUFFIXES else ".png"
+                stem = "stdin" if str(source) == "-" else source.stem
+                outs = {t: folder / f"{stem}.{t}{suffix}" for t in types}
             jobs.append((source, outs))
-    return jobs
+    return jobs, skipped
 
 
 def run_images(args, matter, types, background, say) -> int:
     from matting.io import VIDEO_SUFFIXES, read_image, write_image
 
     failures = 0
-    jobs = image_jobs(args, types)
-    inputs = {p.resolve() for p, _ in jobs}
+    jobs, skipped = image_jobs(args, types)
+    inputs = {p.resolve() for p, _ in jobs if str(p) != "-"}
     for n, (source, outs) in enumerate(jobs, 1):
         try:
             if source.suffix.lower() in VIDEO_SUFFIXES:
-                failures += run_video(args, matter, types, background, say, source)
+                failures += run_video(args, matter, types, background, say, source, outs)
                 continue
             for kind, out in outs.items():
+                if str(out) == "-":
+                    continue
                 if out.resolve() in inputs:
                     raise fail(out, "output would overwrite an input", "choose another --output")
                 lossless = out.suffix.lower() in (".png", ".tif", ".tiff", ".webp")
@@ -161,14 +205,31 @@ def run_images(args, matter, types, background, say) -> int:
                 t0 = time.perf_counter()
                 picture = render(matter, kind, image, alpha, background)
                 t1 = time.perf_counter()
-                write_image(out, picture)
+                if str(out) == "-":
+                    write_stdout_png(picture)
+                else:
+                    write_image(out, picture)
                 matter.timings.add("compose", t1 - t0)
                 matter.timings.add("encode", time.perf_counter() - t1)
-            say(f"[{n}/{len(jobs)}] {source} -> {', '.join(str(o) for o in outs.values())}")
+            say(f"[{n}/{len(jobs)}] {'stdin' if str(source) == '-' else source} -> "
+                + ", ".join('stdout' if str(o) == '-' else str(o) for o in outs.values()))
         except Exception as exc:  # noqa: BLE001 - one bad file must not stop a folder run
             failures += 1
             print(f"error: {one_line(exc)}", file=sys.stderr)
+    if len(jobs) > 1 or skipped:
+        shown = f" ({', '.join(p.name for p in skipped[:3])}{', ...' if len(skipped) > 3 else ''}: not images or videos)"
+        say(f"done {len(jobs) - failures}, failed {failures}, skipped {len(skipped)}" + (shown if skipped else ""))
     return failures
+
+
+def write_stdout_png(picture) -> None:
+    import cv2
+
+    ok, encoded = cv2.imencode(".png", picture)
+    if not ok:
+        raise Failure("stdout: cannot encode the output as PNG")
+    sys.stdout.buffer.write(encoded.tobytes())
+    sys.stdout.buffer.flush()
 
 
 def one_line(exc: Exception) -> str:
@@ -184,7 +245,7 @@ def one_line(exc: Exception) -> str:
     return f"unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}; please report this"
 
 
-def run_video(args, matter, types, background, say, source=None) -> int:
+def run_video(args, matter, types, background, say, source=None, outs=None) -> int:
     """Streams frames from a file or a camera; writes an MP4 per output type, or shows a window."""
     import cv2
     import numpy as np
@@ -212,8 +273,10 @@ def run_video(args, matter, types, background, say, source=None) -> int:
             cv2.namedWindow("matting", cv2.WINDOW_NORMAL)
         except cv2.error:
             raise fail(label, "this OpenCV build cannot open a window (headless)", "use --no-display -o out.mp4 to record") from None
-    writers, temps, outs = {}, {}, {}
-    if not display:
+    writers, temps = {}, {}
+    if outs is None:
+        outs = {}
+    if not display and not outs:
         for kind in types:
             if args.output_is_file:
                 outs[kind] = args.output
@@ -318,8 +381,13 @@ def run_video(args, matter, types, background, say, source=None) -> int:
     return 0
 
 
-def main(argv=None) -> int:
-    parser = build_parser()
+def console() -> None:
+    """The installed command `fdm`: the same as python -m matting.infer."""
+    sys.exit(main(prog="fdm"))
+
+
+def main(argv=None, prog: str = "python -m matting.infer") -> int:
+    parser = build_parser(prog)
     args = parser.parse_args(argv)
     if not args.inputs and args.camera is None:
         parser.error("give image/video paths or --camera INDEX")

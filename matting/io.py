@@ -86,7 +86,12 @@ def _tiff_size(data: bytes):
 
 
 def read_image(path: Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """Image as cv2 gives it with IMREAD_UNCHANGED (gray, BGR or BGRA; uint8 or uint16)."""
+    """Image as cv2 gives it with IMREAD_UNCHANGED (gray, BGR or BGRA; uint8 or uint16).
+    The path "-" reads the encoded image from stdin."""
+    if str(path) == "-":
+        import sys
+
+        return decode_image(np.frombuffer(sys.stdin.buffer.read(), np.uint8), "stdin", max_pixels)
     if not path.exists():
         raise InputError(f"{path}: no such file; check the path")
     if path.is_dir():
@@ -95,6 +100,11 @@ def read_image(path: Path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
         data = np.fromfile(str(path), np.uint8)
     except OSError as exc:
         raise InputError(f"{path}: cannot read ({exc.strerror}); check its permissions") from None
+    return decode_image(data, path, max_pixels)
+
+
+def decode_image(data: np.ndarray, path, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Encoded bytes -> image, with every check of read_image; `path` names the source in errors."""
     if data.size == 0:
         raise InputError(f"{path}: empty file; it holds no image")
     if data[:3].tobytes() == b"\xff\xd8\xff" and data[-2:].tobytes() != b"\xff\xd9":
@@ -144,7 +154,9 @@ def write_bytes_atomically(path: Path, data: bytes) -> None:
         raise InputError(f"{path}: cannot write ({exc.strerror}); {todo}") from None
 
 
-def list_images(folder: Path, recursive: bool) -> list[Path]:
+def list_media(folder: Path, recursive: bool) -> tuple[list[Path], list[Path]]:
+    """(images and videos in the folder, other files skipped); hidden files are not counted."""
     pattern = "**/*" if recursive else "*"
-    return sorted(p for p in folder.glob(pattern) if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-                  and not p.name.startswith("."))
+    files = sorted(p for p in folder.glob(pattern) if p.is_file() and not p.name.startswith("."))
+    media = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES | VIDEO_SUFFIXES]
+    return media, [p for p in files if p not in media]

@@ -127,7 +127,7 @@ def test_unwritable_output_and_empty_folder(tmp_path, capsys):
     assert "cannot write" in capsys.readouterr().err
     (tmp_path / "empty").mkdir()
     assert run_cli(tmp_path / "empty") == 1
-    assert "no images in this folder" in capsys.readouterr().err
+    assert "no images or videos in this folder" in capsys.readouterr().err
 
 
 def test_output_never_overwrites_input(tmp_path, capsys):
@@ -222,3 +222,44 @@ def test_output_file_names(tmp_path, capsys):
         err = capsys.readouterr().err
         assert err.strip().count("\n") == 0 and err.startswith("error: -o "), err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["result.png"]
+
+
+def test_console_command_version_and_one_line_usage_errors(tmp_path):
+    import shutil
+
+    from matting import __version__
+
+    fdm = shutil.which("fdm", path=str(Path(sys.executable).parent))
+    assert fdm, "pip install should put the fdm command beside python"
+    version = subprocess.run([fdm, "--version"], capture_output=True, text=True, check=True).stdout.strip()
+    assert version == f"fdm (fast-deep-matting) {__version__}"
+    assert subprocess.run([fdm, str(EXAMPLE), "-t", "alpha", "-o", str(tmp_path / "a.png"), "--size", "64"]).returncode == 0
+    assert cv2.imread(str(tmp_path / "a.png"), cv2.IMREAD_UNCHANGED).shape == (512, 512)
+    for bad in (["--frames", "0"], ["--threads", "-2"], ["--frames", "x"]):
+        result = subprocess.run([fdm, str(EXAMPLE), *bad], capture_output=True, text=True)
+        assert result.returncode == 2 and result.stderr.count("\n") == 1 and "see fdm --help" in result.stderr
+
+
+def test_stdin_to_stdout(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "matting.infer", "-", "-t", "rgba", "-o", "-"],
+                            input=EXAMPLE.read_bytes(), capture_output=True, check=True)
+    cutout = cv2.imdecode(np.frombuffer(result.stdout, np.uint8), cv2.IMREAD_UNCHANGED)
+    assert cutout.shape == (512, 512, 4) and cutout[100:200, 180:300, 3].mean() > 0.7 * 255
+    assert b"stdin -> stdout" in result.stderr
+    refused = subprocess.run([sys.executable, "-m", "matting.infer", "-"], input="", capture_output=True, text=True)
+    assert refused.returncode == 1 and "needs -o" in refused.stderr
+
+
+def test_folder_with_videos_and_other_files_ends_with_a_summary(tmp_path, capsys):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "a.png"), cv2.resize(cv2.imread(str(EXAMPLE)), (64, 64)))
+    make_video(folder / "clip.mp4", 3)
+    (folder / "notes.txt").write_text("not a picture")
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff not really")
+    assert run_cli(folder, "-t", "alpha", "--size", 64) == 1
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1] == "done 2, failed 1, skipped 1 (notes.txt: not images or videos)"
+    out = tmp_path / "in_matte"
+    assert (out / "a.alpha.png").is_file() and (out / "clip.alpha.mp4").is_file()
+    assert int(cv2.VideoCapture(str(out / "clip.alpha.mp4")).get(cv2.CAP_PROP_FRAME_COUNT)) == 3
