@@ -182,8 +182,9 @@ def comparison_figure(rows: list[list[np.ndarray]], path: Path, height: int = 24
             tile = tile if tile.ndim == 3 else cv2.cvtColor(np.round(tile * 255).astype(np.uint8), cv2.COLOR_GRAY2BGR)
             tiles.append(cv2.resize(tile, (tile.shape[1] * height // tile.shape[0], height), interpolation=cv2.INTER_AREA))
         lines.append(np.concatenate(tiles, axis=1))
-    width = max(line.shape[1] for line in lines)  # portraits of other aspect ratios: pad rows white
-    lines = [cv2.copyMakeBorder(line, 0, 0, 0, width - line.shape[1], cv2.BORDER_CONSTANT, value=(255, 255, 255))
+    width = max(line.shape[1] for line in lines)  # a narrower row (taller photos) is scaled up to the full width:
+    lines = [line if line.shape[1] == width else  # padding would leave a blank panel at its end
+             cv2.resize(line, (width, round(line.shape[0] * width / line.shape[1])), interpolation=cv2.INTER_LINEAR)
              for line in lines]
     tmp = path.with_name(path.name + ".tmp.png")
     cv2.imwrite(str(tmp), np.concatenate(lines, axis=0))

@@ -79,3 +79,16 @@ def test_sets_mode_prints_a_row_per_set(tmp_path, capsys):
     main(["--weights", "fdm-128", "--set", f"mine={folder}", "--json", str(out)])
     assert json.loads(out.read_text())["sets"]["mine"]["images"] == 1
     assert capsys.readouterr().out.splitlines()[-1].startswith("mine")
+
+
+def test_comparison_figure_rows_of_other_aspect_ratios_fill_the_width(tmp_path):
+    import cv2
+
+    from matting.evaluate import comparison_figure
+
+    square = [np.full((64, 64, 3), 90, np.uint8), np.full((64, 64), 0.5, np.float32)]
+    tall = [np.full((80, 40, 3), 90, np.uint8), np.full((80, 40), 0.5, np.float32)]
+    comparison_figure([square, tall], tmp_path / "f.png", height=32)
+    figure = cv2.imread(str(tmp_path / "f.png"))
+    assert figure.shape[1] == 64 and figure.shape[0] == 32 + 64
+    assert figure.max() < 200  # no white padding anywhere: no blank panel
