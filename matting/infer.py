@@ -419,8 +419,17 @@ def main(argv=None, prog: str = "python -m matting.infer") -> int:
         matter = Matter(args.weights, size=args.size, refine=args.refine, threads=args.threads)
         load_seconds = time.perf_counter() - t0
         matter.video = None
-        failures = run_video(args, matter, types, background, say) if args.camera is not None else \
-            run_images(args, matter, types, background, say)
+        from nnlite._jit import CompileWatch
+
+        compiles = CompileWatch(lambda name: say("compiling the engine's kernels for this CPU: first run only, "
+                                                 "about 10-25 s; later runs load them from Numba's cache"))
+        try:
+            failures = run_video(args, matter, types, background, say) if args.camera is not None else \
+                run_images(args, matter, types, background, say)
+        finally:
+            compiles.close()
+        if compiles.kernels:
+            say(f"compiled {len(compiles.kernels)} kernels in {compiles.seconds:.1f} s (cached for the next runs)")
     except Exception as exc:  # noqa: BLE001 - the CLI turns every error into one line
         print(f"error: {one_line(exc)}", file=sys.stderr)
         return 1

@@ -112,3 +112,46 @@ def set_num_threads(threads: int) -> None:
 
 def get_num_threads() -> int:
     return numba.get_num_threads() if USE_NUMBA else 1
+
+
+class CompileWatch:
+    """Tells when Numba compiles a kernel rather than loading it from its cache (the first run on a
+    machine, or after an upgrade): `on_first(name)` is called once, at the first compile, so a
+    command line can say why it is quiet; `seconds` and `kernels` say what the compiles cost.
+    Numba fires its "numba:compile" event only on cache misses, so a warm run reports nothing."""
+
+    def __init__(self, on_first=None):
+        self.on_first, self.kernels, self.seconds = on_first, [], 0.0
+        self._depth, self._started = 0, 0.0
+        if USE_NUMBA:
+            from numba.core import event
+
+            watch = self
+
+            class _Listener(event.Listener):
+                def on_start(self, ev):
+                    import time
+
+                    if watch._depth == 0:
+                        watch._started = time.perf_counter()
+                    watch._depth += 1
+                    name = getattr(ev.data.get("dispatcher"), "__name__", "?")
+                    if not watch.kernels and watch.on_first is not None:
+                        watch.on_first(name)
+                    watch.kernels.append(name)
+
+                def on_end(self, ev):
+                    import time
+
+                    watch._depth -= 1
+                    if watch._depth == 0:
+                        watch.seconds += time.perf_counter() - watch._started
+
+            self._listener = _Listener()
+            event.register("numba:compile", self._listener)
+
+    def close(self):
+        if USE_NUMBA:
+            from numba.core import event
+
+            event.unregister("numba:compile", self._listener)

@@ -1,5 +1,25 @@
+import importlib.util
+import os
+
 import numpy as np
 import pytest
+
+TORCH_MISSING = importlib.util.find_spec("torch") is None
+
+
+def pytest_configure(config):
+    # the CI's parity step sets this: there a missing torch must fail the run, not skip the parity tests
+    if os.environ.get("FDM_REQUIRE_TORCH") == "1" and TORCH_MISSING:
+        raise pytest.UsageError("FDM_REQUIRE_TORCH=1 but torch is not installed: pip install \".[convert]\" first")
+
+
+def pytest_terminal_summary(terminalreporter):
+    if TORCH_MISSING:
+        skipped = terminalreporter.stats.get("skipped", [])
+        parity = sum(1 for r in skipped if "torch" in str(getattr(r, "longrepr", "")))
+        if parity:
+            terminalreporter.write_line(f"{parity} parity tests against torch skipped: torch is not installed "
+                                        f"(README, 'Parity with torch', runs them)")
 
 
 @pytest.fixture

@@ -263,3 +263,15 @@ def test_folder_with_videos_and_other_files_ends_with_a_summary(tmp_path, capsys
     out = tmp_path / "in_matte"
     assert (out / "a.alpha.png").is_file() and (out / "clip.alpha.mp4").is_file()
     assert int(cv2.VideoCapture(str(out / "clip.alpha.mp4")).get(cv2.CAP_PROP_FRAME_COUNT)) == 3
+
+
+@pytest.mark.skipif(not __import__("nnlite").USE_NUMBA, reason="nothing is compiled without Numba")
+def test_first_run_says_it_compiles_and_the_second_does_not(tmp_path):
+    env = dict(__import__("os").environ, NUMBA_CACHE_DIR=str(tmp_path / "empty-cache"))
+    command = [sys.executable, "-m", "matting.infer", str(EXAMPLE), "-o", str(tmp_path / "out")]
+    first = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stderr
+    assert first.splitlines()[0].startswith("compiling the engine's kernels for this CPU: first run only")
+    assert first.splitlines()[-1].startswith("compiled ") and "cached for the next runs" in first
+    second = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stderr
+    assert not any(line.startswith(("compiling", "compiled")) for line in second.splitlines())
+    assert (tmp_path / "out" / "astronaut.alpha.png").is_file()
