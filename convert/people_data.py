@@ -128,7 +128,7 @@ def render_background(rng: np.random.Generator, size=CACHE_LONG_SIDE) -> np.ndar
         noise = rng.normal(0, rng.uniform(1, 6), image.shape)
         return np.clip(image + noise, 0, 255).astype(np.uint8)
     for _ in range(rng.integers(1, 4)):
-        kind = rng.choice(["tiles", "shelves", "banner", "banner", "signs", "stripes"])
+        kind = rng.choice(["tiles", "shelves", "banner", "banner", "signs", "stripes", "shapes"])
         if kind == "tiles":
             step = int(rng.integers(12, 60))
             for v in range(0, size, step):
@@ -153,6 +153,13 @@ def render_background(rng: np.random.Generator, size=CACHE_LONG_SIDE) -> np.ndar
                 w, h = (int(v) for v in rng.integers(40, 200, 2))
                 cv2.rectangle(image, (x0, y0), (x0 + w, y0 + h), colour(), -1)
                 _text(image, rng, y0 + h * 2 // 3, colour(), big=False, x=x0 + 4)
+        elif kind == "shapes":  # lights, balloons, dots: round colourful things are not faces
+            for _ in range(rng.integers(5, 40)):
+                centre = tuple(int(v) for v in rng.integers(0, size, 2))
+                axes = tuple(int(v) for v in rng.integers(6, size // 6, 2))
+                cv2.ellipse(image, centre, axes, float(rng.uniform(0, 180)), 0, 360, colour(), -1, cv2.LINE_AA)
+            if rng.random() < 0.5:
+                image[:] = cv2.GaussianBlur(image, (0, 0), float(rng.uniform(2, 14)))
         else:
             step = int(rng.integers(8, 50))
             for x in range(0, size, 2 * step):
