@@ -10,7 +10,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -31,7 +30,6 @@ sibling folder <folder>_matte). "-" as the input reads one image from stdin; -o 
 exit status: 0 all inputs done, 1 some inputs failed (each reported on one line), 2 bad usage
 """
 OUTPUT_TYPES = ("alpha", "rgba", "composite", "blur")
-MAX_DAMAGED_FRAMES = 1000  # beyond this many unreadable frames a file is not worth going on with
 
 
 def positive_int(text: str) -> int:
@@ -246,34 +244,25 @@ def one_line(exc: Exception) -> str:
 
 
 def run_video(args, matter, types, background, say, source=None, outs=None) -> int:
-    """Streams frames from a file or a camera; writes an MP4 per output type, or shows a window."""
+    """Streams frames from a file or a camera through the network; writes a video per output type, or
+    shows a window. Three threads overlap: the reader decodes ahead, this one mattes, the writer
+    encodes behind; bounded queues between them keep memory flat however long the video is."""
+    import queue
+    import threading
+
     import cv2
     import numpy as np
 
-    from matting.io import NEW_FILE_MODE
+    from matting.video import AudioPacket, Damaged, open_reader, open_writer
 
-    if "rgba" in types:
-        raise fail(source or f"camera {args.camera}", "video has no alpha channel", "use --output-type composite, blur or alpha")
-    capture = cv2.VideoCapture(args.camera if source is None else str(source))
     label = source if source is not None else f"camera {args.camera}"
-    if not capture.isOpened():
-        if source is None:
-            raise fail(label, "no camera found at this index", "check that a camera is connected, or try --camera 1")
-        raise fail(label, "cannot open this video", "use an MP4/AVI file that plays elsewhere")
-    width, height = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
-    if width * height > args.max_pixels:
-        capture.release()
-        raise fail(label, f"frames of {width}x{height} are larger than the {args.max_pixels / 1e6:.0f} MP limit",
-                   "downscale the video first or raise --max-pixels")
-    total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if source is not None else 0
-    fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
     display = source is None and not args.no_display
     if display:
         try:
             cv2.namedWindow("matting", cv2.WINDOW_NORMAL)
         except cv2.error:
             raise fail(label, "this OpenCV build cannot open a window (headless)", "use --no-display -o out.mp4 to record") from None
-    writers, temps = {}, {}
+    reader = open_reader(args.camera if source is None else source, label, args.max_pixels)
     if outs is None:
         outs = {}
     if not display and not outs:
@@ -283,24 +272,80 @@ def run_video(args, matter, types, background, say, source=None, outs=None) -> i
             else:
                 stem = source.stem if source is not None else f"camera{args.camera}"
                 folder = args.output if args.output is not None else (source.parent if source is not None else Path("."))
-                outs[kind] = folder / f"{stem}.{kind}.mp4"
-    frames, previous_small, previous_alpha, flicker, t_start = 0, None, None, [], time.time()
-    position, damaged, last_pictures = 0, [], {}
+                outs[kind] = folder / f"{stem}.{kind}{'.webm' if kind == 'rgba' else '.mp4'}"
+    total = reader.frame_count
+    decoded, finished, stop = queue.Queue(maxsize=8), queue.Queue(maxsize=8), threading.Event()
+    errors, writers, END = [], {}, object()
+
+    def read():
+        try:
+            for item in reader:
+                while not stop.is_set():
+                    try:
+                        decoded.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+        except Exception as exc:  # noqa: BLE001 - handed to the main thread, which reports it
+            errors.append(exc)
+        finally:
+            decoded.put(END)
+
+    def write():
+        last, early_audio = {}, []
+        try:
+            while True:
+                item = finished.get()
+                if item is END:
+                    return
+                what, payload, pts = item
+                if errors:
+                    continue  # drain: the main thread is stopping
+                if what == "audio":
+                    if not writers:  # sound decoded ahead of the first matted frame waits for the writers
+                        early_audio.append(payload)
+                    for writer in writers.values():
+                        writer.mux_audio(payload)
+                    continue
+                pictures = last if what == "repeat" else payload
+                for kind, picture in pictures.items():
+                    if kind not in writers:
+                        writers[kind] = open_writer(outs[kind], kind, picture, reader)
+                        for packet in early_audio:
+                            writers[kind].mux_audio(packet)
+                    writers[kind].write(picture, pts)
+                last = pictures
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+            while finished.get() is not END:  # keep the main thread from blocking on a full queue
+                pass
+
+    reading = threading.Thread(target=read, name="video-reader", daemon=True)
+    writing = threading.Thread(target=write, name="video-writer", daemon=True)
+    reading.start()
+    if not display:
+        writing.start()
+    frames, previous_small, previous_alpha, flicker, damaged, dropped_audio = 0, None, None, [], [], []
+    t_start = time.time()
     try:
         while args.frames is None or frames < args.frames:
             t0 = time.perf_counter()
-            ok, frame = capture.read()
-            position += 1
-            if not ok:
-                # a damaged frame inside a file reads as a failure, and the frames after it are still good:
-                # keep the timing by repeating the last written frame, up to a run that means the end
-                if source is None or position >= total or len(damaged) >= MAX_DAMAGED_FRAMES:
-                    break
-                damaged.append(position)
-                for kind, picture in last_pictures.items():
-                    writers[kind].write(picture)
-                continue
+            item = decoded.get()
+            if item is END or errors:
+                break
             matter.timings.add("decode", time.perf_counter() - t0)
+            if isinstance(item, AudioPacket):
+                if not display:
+                    finished.put(("audio", item.packet, None))
+                continue
+            if isinstance(item, Damaged):
+                damaged.append(item.index + 1)
+                if frames and not display:
+                    finished.put(("repeat", None, item.pts))
+                continue
+            frame = item.image
             small, rgb01, _ = matter.predict_small(frame)
             if previous_small is not None and args.smooth > 0:
                 small = args.smooth * previous_small + (1 - args.smooth) * small
@@ -312,72 +357,66 @@ def run_video(args, matter, types, background, say, source=None, outs=None) -> i
                 flicker.append(float(np.mean(np.abs(alpha - previous_alpha))))
             previous_alpha = alpha
             frames += 1
-            for kind in types:
-                t0 = time.perf_counter()
-                picture = render(matter, kind, frame, alpha, background)
-                if picture.ndim == 2:
-                    picture = cv2.cvtColor(picture, cv2.COLOR_GRAY2BGR)
-                t1 = time.perf_counter()
-                matter.timings.add("compose", t1 - t0)
-                if display:
-                    rate = frames / max(time.time() - t_start, 1e-6)
-                    cv2.putText(picture, f"{rate:.1f} fps", (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 1, (255, 255, 255), 2)
-                    cv2.imshow("matting", picture)
-                    if cv2.waitKey(1) & 0xFF in (27, ord("q")):
-                        return 0
+            t0 = time.perf_counter()
+            pictures = {kind: render(matter, kind, frame, alpha, background) for kind in types}
+            matter.timings.add("compose", time.perf_counter() - t0)
+            if display:
+                picture = next(iter(pictures.values()))
+                picture = cv2.cvtColor(picture, cv2.COLOR_GRAY2BGR) if picture.ndim == 2 else picture[..., :3].copy()
+                rate = frames / max(time.time() - t_start, 1e-6)
+                cv2.putText(picture, f"{rate:.1f} fps", (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 1, (255, 255, 255), 2)
+                cv2.imshow("matting", picture)
+                cv2.setWindowTitle("matting", f"matting - {rate:.1f} frames/s (q or Esc to stop)")
+                if cv2.waitKey(1) & 0xFF in (27, ord("q")):
                     break
-                if kind not in writers:
-                    try:
-                        outs[kind].parent.mkdir(parents=True, exist_ok=True)
-                        fd, temps[kind] = tempfile.mkstemp(prefix=f".{outs[kind].stem}.", suffix=outs[kind].suffix,
-                                                           dir=outs[kind].parent)
-                    except OSError as exc:
-                        raise fail(outs[kind], f"cannot write here ({exc.strerror})", "choose another --output") from None
-                    os.close(fd)
-                    os.chmod(temps[kind], NEW_FILE_MODE)
-                    fourcc = cv2.VideoWriter_fourcc(*("MJPG" if outs[kind].suffix.lower() == ".avi" else "mp4v"))
-                    writers[kind] = cv2.VideoWriter(temps[kind], fourcc, fps, (picture.shape[1], picture.shape[0]))
-                    if not writers[kind].isOpened():
-                        raise fail(outs[kind], "cannot open a video writer", "use an .mp4 or .avi output")
-                writers[kind].write(picture)
-                last_pictures[kind] = picture
-                matter.timings.add("encode", time.perf_counter() - t1)
-            if frames % 10 == 0 and not display:
+                continue
+            finished.put(("frame", pictures, item.pts))
+            if frames % 10 == 0:
                 rate = frames / max(time.time() - t_start, 1e-6)
                 eta = f", ETA {(total - frames) / rate:.0f} s" if total > frames else ""
                 print(f"\r{label}: frame {frames}{'/' + str(total) if total else ''}, {rate:.1f} frames/s{eta}   ",
                       end="", file=sys.stderr, flush=True)
-        if not display and frames:
-            rate = frames / max(time.time() - t_start, 1e-6)
-            print(f"\r{label}: {frames} frames, {rate:.1f} frames/s", file=sys.stderr)
+        stop.set()
+        if not display:
+            finished.put(END)
+            writing.join()
+        if errors:
+            raise errors[0]
         if frames == 0:
             raise fail(label, "no frames could be read", "check that the video is not empty or damaged")
-        for writer in writers.values():
-            writer.release()
-        for kind, tmp in temps.items():
-            if os.path.getsize(tmp) == 0:  # the writer could not write (disk full, ...); it does not raise
-                raise fail(outs[kind], "the video writer wrote nothing (disk full or no encoder?)", "check free space, or use .avi")
-            try:
-                os.replace(tmp, outs[kind])
-            except OSError as exc:
-                raise fail(outs[kind], f"cannot write ({exc.strerror})", "choose another --output") from None
-        temps = {}
+        if not display:
+            rate = frames / max(time.time() - t_start, 1e-6)
+            print(f"\r{label}: {frames} frames, {rate:.1f} frames/s", file=sys.stderr)
+        dropped_audio = [("the OpenCV fallback writes no sound: pip install av" if w.backend == "opencv" else
+                          "the output's container cannot hold the input's audio codec: try .mkv")
+                         for w in writers.values() if w.audio_dropped or (w.backend == "opencv" and source is not None)]
+        for kind in list(writers):
+            writers.pop(kind).finish()
     finally:
-        capture.release()
-        for writer in writers.values():
-            writer.release()
-        for tmp in temps.values():  # interrupted or failed: no half-written video is left behind
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+        stop.set()
+        if writing.is_alive():
+            finished.put(END)
+            writing.join()
+        for writer in writers.values():  # interrupted or failed: no half-written video is left behind
+            writer.abandon()
+        while reading.is_alive():  # let the reader see the stop and end before its container closes
+            try:
+                decoded.get(timeout=0.1)
+            except queue.Empty:
+                pass
+        reader.close()
         if display:
             cv2.destroyAllWindows()
     matter.video = {"frames": frames, "flicker_mean_abs_alpha_change": float(np.mean(flicker)) if flicker else 0.0,
-                    "damaged_frames": damaged, "outputs": {k: str(v) for k, v in outs.items()}}
+                    "damaged_frames": damaged, "backend": "pyav" if type(reader).__name__ == "PyAVReader" else "opencv",
+                    "outputs": {k: str(v) for k, v in outs.items()}}
     say(f"{label}: {frames} frames -> {', '.join(str(o) for o in outs.values())}")
     if damaged:
         shown = ", ".join(str(n) for n in damaged[:10]) + (", ..." if len(damaged) > 10 else "")
         say(f"warning: {label}: {len(damaged)} damaged frame(s) could not be decoded (frame {shown}); "
             f"each was replaced by the frame before it to keep the timing")
+    if dropped_audio:
+        say(f"warning: {label}: the sound was not copied ({dropped_audio[0]})")
     return 0
 
 

@@ -180,7 +180,7 @@ def test_video_without_frames(tmp_path, capsys):
     make_video(video, 0)
     assert run_cli(video, "-t", "composite") == 1
     err = capsys.readouterr().err
-    assert "error:" in err and ("no frames" in err or "cannot open" in err)
+    assert "error:" in err and ("no frames" in err or "cannot open" in err or "no video stream" in err)
     assert not (tmp_path / "none.composite.mp4").exists()
 
 

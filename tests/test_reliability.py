@@ -113,26 +113,53 @@ def test_disk_full_while_writing_an_image_leaves_nothing_behind(tmp_path, capsys
     assert digest(source) == before
 
 
-def test_disk_full_while_writing_a_video_leaves_nothing_behind(tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize("backend", ["opencv", "pyav"])
+def test_disk_full_while_writing_a_video_leaves_nothing_behind(tmp_path, capsys, monkeypatch, backend):
+    import matting.video as video_module
+
     video = tmp_path / "clip.avi"
     mjpeg_video(video, 3)
+    if backend == "opencv":
+        class SilentWriter:  # cv2.VideoWriter does not raise on a full disk: it writes nothing
+            def __init__(self, *args):
+                pass
 
-    class SilentWriter:  # cv2.VideoWriter does not raise on a full disk: it writes nothing
-        def __init__(self, *args):
-            pass
+            def isOpened(self):
+                return True
 
-        def isOpened(self):
-            return True
+            def write(self, frame):
+                pass
 
-        def write(self, frame):
-            pass
+            def release(self):
+                pass
 
-        def release(self):
-            pass
+        monkeypatch.setattr(video_module, "have_pyav", lambda: False)
+        monkeypatch.setattr(cv2, "VideoWriter", SilentWriter)
+        expected = "wrote nothing"
+    else:
+        pytest.importorskip("av")
 
-    monkeypatch.setattr(cv2, "VideoWriter", SilentWriter)
-    assert run_cli(video, "-t", "alpha", "-o", tmp_path / "out.avi") == 1
-    assert "wrote nothing" in capsys.readouterr().err
+        class FullDisk:  # the muxer's write fails the way a full disk makes it fail
+            def __init__(self, container):
+                self.container = container
+
+            def mux(self, packets):
+                raise OSError(errno.ENOSPC, "No space left on device")
+
+            def close(self):
+                self.container.close()
+
+        original = video_module.PyAVWriter.__init__
+
+        def init(self, *args, **kwargs):
+            original(self, *args, **kwargs)
+            self.container = FullDisk(self.container)
+
+        monkeypatch.setattr(video_module.PyAVWriter, "__init__", init)
+        expected = "No space left on device"
+    assert run_cli(video, "-t", "alpha", "-o", tmp_path / "out.mp4") == 1
+    err = capsys.readouterr().err
+    assert expected in err and "unexpected" not in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.avi"]
 
 

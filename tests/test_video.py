@@ -1,0 +1,120 @@
+"""Video files as people use them (PyAV backend): H.264 that browsers play, the sound kept, each
+frame's own timestamp kept, transparent ProRes 4444 whose alpha is the matte; and the OpenCV
+fallback when PyAV is missing."""
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from matting.infer import main
+
+av = pytest.importorskip("av")
+EXAMPLE = Path(__file__).resolve().parent.parent / "matting" / "examples" / "astronaut.jpg"
+
+
+def run_cli(*args):
+    return main([str(a) for a in args])
+
+
+def make_clip(path, frames=20, size=(160, 120), pts_ms=None, audio=True):
+    """An H.264 clip of the example portrait sliding sideways, with a 440 Hz AAC track; pts_ms gives
+    each frame's timestamp in milliseconds (a variable frame rate), else 25 frames/s."""
+    portrait = cv2.resize(cv2.imread(str(EXAMPLE)), (size[1], size[1]))
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("libx264", rate=25)
+        video.width, video.height, video.pix_fmt = size[0], size[1], "yuv420p"
+        video.time_base = video.codec_context.time_base = Fraction(1, 1000)
+        sound = out.add_stream("aac", rate=44100) if audio else None
+        for i in range(frames):
+            canvas = np.full((size[1], size[0], 3), 40, np.uint8)
+            x = (i * 2) % (size[0] - size[1] + 1)
+            canvas[:, x:x + size[1]] = portrait
+            frame = av.VideoFrame.from_ndarray(canvas, format="bgr24")
+            frame.pts, frame.time_base = (pts_ms[i] if pts_ms else i * 40), Fraction(1, 1000)
+            out.mux(video.encode(frame))
+        out.mux(video.encode(None))
+        if sound is not None:
+            seconds = frames * 0.04
+            t = np.arange(int(44100 * seconds)) / 44100
+            samples = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[None]
+            chunk = 1024
+            for start in range(0, samples.shape[1], chunk):
+                piece = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples[:, start:start + chunk]), format="fltp", layout="mono")
+                piece.sample_rate, piece.pts = 44100, start
+                out.mux(sound.encode(piece))
+            out.mux(sound.encode(None))
+
+
+def decoded_frames(path):
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        frames = [(frame.pts * frame.time_base, frame) for frame in container.decode(stream)]
+        return stream, frames
+
+
+def test_h264_output_plays_everywhere_with_the_sound(tmp_path):
+    clip = tmp_path / "clip.mp4"
+    make_clip(clip, frames=20)
+    assert run_cli(clip, "-t", "composite", "-o", tmp_path / "out.mp4") == 0
+    with av.open(str(tmp_path / "out.mp4")) as container:
+        video = container.streams.video[0]
+        assert video.codec_context.name == "h264" and video.codec_context.pix_fmt == "yuv420p"
+        assert (video.codec_context.width, video.codec_context.height) == (160, 120)
+        assert container.streams.audio and container.streams.audio[0].codec_context.name == "aac"
+        frames = list(container.decode(video))
+        assert len(frames) == 20
+    with av.open(str(tmp_path / "out.mp4")) as container:  # each decode() reads the file to its end
+        audio_seconds = sum(f.samples for f in container.decode(container.streams.audio[0])) / 44100
+        duration = container.duration / 1e6
+    assert abs(audio_seconds - 0.8) < 0.1 and abs(duration - 0.8) < 0.1
+    capture = cv2.VideoCapture(str(tmp_path / "out.mp4"))
+    assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 20
+    ok, picture = capture.read()
+    assert ok and picture.shape == (120, 160, 3)
+
+
+def test_variable_frame_rate_timestamps_are_kept(tmp_path):
+    pts_ms = [0, 40, 80, 200, 240, 400, 440, 480, 520, 700]
+    clip = tmp_path / "vfr.mp4"
+    make_clip(clip, frames=len(pts_ms), pts_ms=pts_ms, audio=False)
+    assert run_cli(clip, "-t", "alpha", "-o", tmp_path / "out.mp4") == 0
+    _, frames = decoded_frames(tmp_path / "out.mp4")
+    got = [round(float(t) * 1000) for t, _ in frames]
+    assert got == pts_ms
+
+
+def test_prores_4444_alpha_is_the_matte(tmp_path):
+    from matting.api import Matter
+
+    clip = tmp_path / "clip.mp4"
+    make_clip(clip, frames=4, audio=False)
+    assert run_cli(clip, "-t", "rgba", "-o", tmp_path / "cut.mov", "--threads", 1) == 0
+    _, source = decoded_frames(clip)
+    stream, frames = decoded_frames(tmp_path / "cut.mov")
+    assert stream.codec_context.name == "prores" and "yuva444" in stream.codec_context.pix_fmt and len(frames) == 4
+    matter = Matter(threads=1)
+    for (_, original), (_, written) in zip(source, frames):
+        want = np.round(matter.predict(original.to_ndarray(format="bgr24")) * 255)
+        got = written.to_ndarray(format="bgra")[..., 3].astype(np.float64)
+        assert np.abs(got - want).max() <= 2, f"alpha differs by {np.abs(got - want).max()}"
+
+
+def test_transparent_video_needs_a_container_that_holds_alpha(tmp_path, capsys):
+    clip = tmp_path / "clip.mp4"
+    make_clip(clip, frames=2, audio=False)
+    assert run_cli(clip, "-t", "rgba", "-o", tmp_path / "cut.mp4") == 1
+    assert "write .webm (VP9 with alpha) or .mov (ProRes 4444)" in capsys.readouterr().err
+    assert not (tmp_path / "cut.mp4").exists()
+
+
+def test_opencv_fallback_without_pyav(tmp_path, capsys, monkeypatch):
+    clip = tmp_path / "clip.mp4"
+    make_clip(clip, frames=6)
+    monkeypatch.setitem(sys.modules, "av", None)  # import av now fails, as when PyAV is not installed
+    assert run_cli(clip, "-t", "alpha", "-o", tmp_path / "out.mp4") == 0
+    err = capsys.readouterr().err
+    assert "the sound was not copied (the OpenCV fallback writes no sound: pip install av)" in err
+    assert int(cv2.VideoCapture(str(tmp_path / "out.mp4")).get(cv2.CAP_PROP_FRAME_COUNT)) == 6
