@@ -9,7 +9,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.parametrize("script", ["compare_torch.py", "ops.py"])
+@pytest.mark.parametrize("script", ["compare_torch.py", "ops.py", "video.py"])
 def test_bench_scripts_run_as_files(script, tmp_path):
     result = subprocess.run([sys.executable, str(ROOT / "bench" / script), "--help"], cwd=tmp_path,
                             capture_output=True, text=True)
@@ -28,3 +28,13 @@ def test_onnx_column_is_skipped_with_a_note_when_the_export_fails(monkeypatch, c
     monkeypatch.setattr(torch.onnx, "export", broken_export)
     assert onnx_engine(torch.nn.Identity(), 32, str(tmp_path)) is None
     assert "ONNX Runtime column skipped" in capsys.readouterr().out
+
+
+def test_video_benchmark_prints_and_saves_its_figures(tmp_path):
+    record = tmp_path / "video.json"
+    result = subprocess.run([sys.executable, str(ROOT / "bench" / "video.py"), "--sizes", "96x64", "--threads", "1",
+                             "--frames", "6", "--json", str(record)], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "frames/s" in result.stdout and "flicker" in result.stdout
+    rows = __import__("json").loads(record.read_text())["rows"]
+    assert rows[0]["frames"] == 6 and rows[0]["frames_per_s"] > 0 and (rows[0]["width"], rows[0]["height"]) == (96, 64)
