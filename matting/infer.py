@@ -78,7 +78,9 @@ def build_parser(prog: str = "python -m matting.infer") -> argparse.ArgumentPars
     p.add_argument("--json", nargs="?", const="-", metavar="PATH",
                    help="write timings per stage (and video flicker) as JSON to PATH, or stdout without PATH")
     video = p.add_argument_group("video and camera")
-    video.add_argument("--camera", type=int, metavar="INDEX", help="read from camera INDEX instead of files")
+    video.add_argument("--camera", metavar="SOURCE",
+                       help="read from a camera instead of files: its index (0 is the first), a device path or a "
+                            "stream URL (rtsp://...); shown in a window (OpenCV's, or Tk's with the headless OpenCV)")
     video.add_argument("--no-display", action="store_true", help="camera: record to --output instead of showing a window")
     video.add_argument("--frames", type=positive_int, help="stop after this many frames")
     video.add_argument("--smooth", type=float, default=0.0,
@@ -257,12 +259,17 @@ def run_video(args, matter, types, background, say, source=None, outs=None) -> i
 
     label = source if source is not None else f"camera {args.camera}"
     display = source is None and not args.no_display
+    camera = int(args.camera) if source is None and str(args.camera).isdigit() else args.camera
+    reader = open_reader(camera if source is None else source, label, args.max_pixels, camera=source is None)
+    window = None
     if display:
+        from matting.display import open_window
+
         try:
-            cv2.namedWindow("matting", cv2.WINDOW_NORMAL)
-        except cv2.error:
-            raise fail(label, "this OpenCV build cannot open a window (headless)", "use --no-display -o out.mp4 to record") from None
-    reader = open_reader(args.camera if source is None else source, label, args.max_pixels)
+            window = open_window()
+        except Exception:
+            reader.close()
+            raise
     if outs is None:
         outs = {}
     if not display and not outs:
@@ -270,7 +277,7 @@ def run_video(args, matter, types, background, say, source=None, outs=None) -> i
             if args.output_is_file:
                 outs[kind] = args.output
             else:
-                stem = source.stem if source is not None else f"camera{args.camera}"
+                stem = source.stem if source is not None else f"camera{args.camera if str(args.camera).isdigit() else ''}"
                 folder = args.output if args.output is not None else (source.parent if source is not None else Path("."))
                 outs[kind] = folder / f"{stem}.{kind}{'.webm' if kind == 'rgba' else '.mp4'}"
     total = reader.frame_count
@@ -365,9 +372,8 @@ def run_video(args, matter, types, background, say, source=None, outs=None) -> i
                 picture = cv2.cvtColor(picture, cv2.COLOR_GRAY2BGR) if picture.ndim == 2 else picture[..., :3].copy()
                 rate = frames / max(time.time() - t_start, 1e-6)
                 cv2.putText(picture, f"{rate:.1f} fps", (10, 30), cv2.FONT_HERSHEY_SIMPLEX, 1, (255, 255, 255), 2)
-                cv2.imshow("matting", picture)
-                cv2.setWindowTitle("matting", f"matting - {rate:.1f} frames/s (q or Esc to stop)")
-                if cv2.waitKey(1) & 0xFF in (27, ord("q")):
+                window.show(picture, f"{rate:.1f} frames/s (q or Esc to stop)")
+                if window.closed:
                     break
                 continue
             finished.put(("frame", pictures, item.pts))
@@ -405,10 +411,11 @@ def run_video(args, matter, types, background, say, source=None, outs=None) -> i
             except queue.Empty:
                 pass
         reader.close()
-        if display:
-            cv2.destroyAllWindows()
+        if window is not None:
+            window.close()
     matter.video = {"frames": frames, "flicker_mean_abs_alpha_change": float(np.mean(flicker)) if flicker else 0.0,
                     "damaged_frames": damaged, "backend": "pyav" if type(reader).__name__ == "PyAVReader" else "opencv",
+                    "window": window.backend if window is not None else None,
                     "outputs": {k: str(v) for k, v in outs.items()}}
     say(f"{label}: {frames} frames -> {', '.join(str(o) for o in outs.values())}")
     if damaged:

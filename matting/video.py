@@ -65,7 +65,7 @@ class VideoError(InputError):
 
 
 class OpenCVReader:
-    def __init__(self, source, label):
+    def __init__(self, source, label, camera: bool = False):
         import cv2
 
         self.label = label
@@ -73,8 +73,10 @@ class OpenCVReader:
         if not self.capture.isOpened():
             if isinstance(source, int):
                 raise VideoError(f"{label}: no camera found at this index; check that a camera is connected, or try --camera 1")
+            if camera:
+                raise VideoError(f"{label}: cannot open this camera stream; check the URL or path")
             raise VideoError(f"{label}: cannot open this video; use an MP4/AVI file that plays elsewhere")
-        self.is_camera = isinstance(source, int)
+        self.is_camera = camera  # a live source: timestamps are the time of capture
         self.width = int(self.capture.get(cv2.CAP_PROP_FRAME_WIDTH))
         self.height = int(self.capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
         self.fps = self.capture.get(cv2.CAP_PROP_FPS) or 25.0
@@ -164,9 +166,10 @@ class PyAVReader:
         self.container.close()
 
 
-def open_reader(source, label, max_pixels: float):
-    """A reader for a file (PyAV when installed, else OpenCV) or a camera index (OpenCV)."""
-    reader = PyAVReader(source, label) if not isinstance(source, int) and have_pyav() else OpenCVReader(source, label)
+def open_reader(source, label, max_pixels: float, camera: bool = False):
+    """A reader for a file (PyAV when installed, else OpenCV) or a camera: an index, a URL or a device
+    path, always through OpenCV (which reads V4L2, DirectShow, AVFoundation and network streams)."""
+    reader = PyAVReader(source, label) if not camera and have_pyav() else OpenCVReader(source, label, camera)
     if reader.width * reader.height > max_pixels:
         reader.close()
         raise VideoError(f"{label}: frames of {reader.width}x{reader.height} are larger than the {max_pixels / 1e6:.0f} MP "
