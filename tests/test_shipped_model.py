@@ -8,7 +8,7 @@ from conftest import assert_close
 
 from matting import SHIPPED_WEIGHTS
 from matting.api import Matter, network_size
-from matting.model import MattingNetwork
+from matting.networks import open_network
 from nnlite.weights import load_weights
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "matting" / "examples" / "astronaut.jpg"
@@ -23,8 +23,8 @@ def test_weights_file_records_its_provenance(shipped):
     attrs = load_weights(shipped).attrs
     assert len(attrs["source_checkpoint_sha256"]) == 64
     assert "EG1800" in attrs["training_data"] and attrs["training_command"].startswith("python -m convert.train")
-    assert attrs["inference_size"] == 128
-    assert shipped.stat().st_size < 400_000
+    assert attrs["inference_size"] == (128 if attrs["model"] == "fast-deep-matting" else 256)
+    assert shipped.stat().st_size < 1_000_000
 
 
 def test_alpha_is_a_matte_at_the_image_size(shipped):
@@ -41,12 +41,13 @@ def test_shipped_weights_parity_with_torch(shipped, source):
     torch = pytest.importorskip("torch")
     from convert.export import model_from_weights
 
-    network = MattingNetwork(str(shipped))
-    model = model_from_weights(network.weights)
+    network = open_network(str(shipped))
+    model = model_from_weights(network.weights).eval()
+    size, multiple = network.attrs["inference_size"], network.attrs.get("size_multiple", 2)
     if source == "random":
-        x = np.random.default_rng(5).random((2, 3, 128, 96), dtype=np.float32)
+        x = np.random.default_rng(5).random((2, 3, size, size * 3 // 4 // multiple * multiple), dtype=np.float32)
     else:
-        h, w = network_size(512, 512, 128)
+        h, w = network_size(512, 512, size, multiple)
         x = np.ascontiguousarray(cv2.resize(cv2.imread(str(EXAMPLE)), (w, h), interpolation=cv2.INTER_AREA)[..., ::-1]
                                  .transpose(2, 0, 1)[None].astype(np.float32) / 255)
     with torch.no_grad():

@@ -118,3 +118,32 @@ def test_opencv_fallback_without_pyav(tmp_path, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert "the sound was not copied (the OpenCV fallback writes no sound: pip install av)" in err
     assert int(cv2.VideoCapture(str(tmp_path / "out.mp4")).get(cv2.CAP_PROP_FRAME_COUNT)) == 6
+
+
+@pytest.mark.parametrize("angle", [90, -90, 180])
+def test_a_phones_rotation_is_applied_to_the_pixels(tmp_path, angle):
+    """The display matrix a phone writes says how to turn the stored picture upright; the reader
+    applies it (as OpenCV's own reader does), so the matte and the output are upright too."""
+    from matting.video import Frame, PyAVReader
+
+    clip = tmp_path / "phone.mp4"
+    with av.open(str(clip), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 160, 120, "yuv420p"
+        stream.set_display_rotation(angle)
+        for i in range(3):
+            picture = np.zeros((120, 160, 3), np.uint8)
+            picture[:30, :40] = (0, 0, 255)  # a red block marks the stored picture's top-left corner
+            frame = av.VideoFrame.from_ndarray(picture, format="bgr24")
+            frame.pts, frame.time_base = i, Fraction(1, 25)
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    reader = PyAVReader(clip, "phone")
+    ours = next(item for item in reader if isinstance(item, Frame)).image
+    reader.close()
+    ok, opencv = cv2.VideoCapture(str(clip)).read()
+    assert ok and ours.shape == opencv.shape == ((120, 160, 3) if angle == 180 else (160, 120, 3))
+    assert np.abs(ours.astype(int) - opencv.astype(int)).mean() < 10
+    assert run_cli(clip, "-t", "alpha", "-o", tmp_path / "out.mp4") == 0
+    _, frames = decoded_frames(tmp_path / "out.mp4")
+    assert (frames[0][1].height, frames[0][1].width) == ours.shape[:2]
