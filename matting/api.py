@@ -18,8 +18,9 @@ import numpy as np
 import nnlite
 from matting import DEFAULT_WEIGHTS, resolve_weights
 from matting.networks import open_network
-from matting.refine import BAND_ROWS, GUIDED_EPS, GUIDED_RADIUS, guided_upsample, to_gray01
+from matting.refine import GUIDED_EPS, GUIDED_RADIUS, guided_upsample, to_gray01
 from nnlite.errors import NnliteError
+from nnlite.ops.composite_over import composite_over
 
 REFINE_MODES = ("guided", "none")
 
@@ -227,14 +228,8 @@ class Matter:
         else:
             colour = parse_colour(background) if isinstance(background, str) else tuple(background)
             colour = colour[::-1] if channels == "rgb" and not isinstance(background, str) else colour
-            back = np.array([[colour]], np.float32)  # one pixel, broadcast over every band
-        out = np.empty_like(image_bgr)
-        for y0 in range(0, h, BAND_ROWS):  # bands keep float temporaries small on huge photos
-            y1 = min(h, y0 + BAND_ROWS)
-            a = alpha[y0:y1, :, None].astype(np.float32)
-            fore = image_bgr[y0:y1].astype(np.float32)
-            back_band = back[y0:y1] if back.shape[0] == h else back[0]
-            out[y0:y1] = np.clip(back_band + a * (fore - back_band) + 0.5, 0, 255).astype(np.uint8)
+            back = np.array(colour, np.float32)
+        out = composite_over(image_bgr, np.ascontiguousarray(alpha, np.float32), back)
         return in_channel_order(out, channels)
 
     @staticmethod
