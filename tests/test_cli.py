@@ -275,3 +275,28 @@ def test_first_run_says_it_compiles_and_the_second_does_not(tmp_path):
     second = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stderr
     assert not any(line.startswith(("compiling", "compiled")) for line in second.splitlines())
     assert (tmp_path / "out" / "astronaut.alpha.png").is_file()
+
+
+def test_missing_camera_prints_our_line_only(tmp_path):
+    """OpenCV's own "[ WARN ] can't open camera by index" lines would come before ours: silenced."""
+    result = subprocess.run([sys.executable, "-m", "matting.infer", "--camera", "97", "--no-display", "-o", str(tmp_path / "c.mp4"),
+                             "-t", "alpha"], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "error: camera 97: no camera found at this index; check that a camera is connected, or try --camera 1"]
+
+
+def test_readme_test_command_installs_no_torch():
+    """An ordinary Linux index resolves torch to the CUDA build and gigabytes of NVIDIA wheels: the
+    newcomer's test command must not pull torch; the parity step (README, CI) installs the CPU build."""
+    import configparser
+
+    root = Path(__file__).resolve().parent.parent
+    readme = (root / "README.md").read_text()
+    command = readme.split("<!-- test-command -->")[1].split("```bash\n")[1].splitlines()[0]
+    extras = command.split('pip install ".[')[1].split("]")[0].split(",")
+    config = configparser.ConfigParser()
+    config.read(root / "setup.cfg")
+    for extra in extras:
+        assert "torch" not in config["options.extras_require"][extra], f"extra {extra!r} pulls torch"
+    assert "--index-url https://download.pytorch.org/whl/cpu" in readme
