@@ -151,10 +151,23 @@ def main(argv=None):
                         help="a shipped network's name or a weights file (default: the default network)")
     parser.add_argument("--skip-process", action="store_true", help="skip the memory and cold-start subprocess measurements")
     parser.add_argument("--json", type=Path, help="write the record here")
+    parser.add_argument("--emulate-avx2", action="store_true",
+                        help="on an AVX-512 machine, time the AVX2 code paths: nnlite's kernels compiled for Haswell "
+                             "(256-bit vectors, AVX2 kernel shapes), torch's oneDNN and ATen limited to AVX2; the ONNX "
+                             "Runtime column is left out (its ISA cannot be limited)")
     args = parser.parse_args(argv)
+    if args.emulate_avx2 and os.environ.get("FDM_EMULATING_AVX2") != "1":
+        # these must be set before numba, torch and oneDNN start: run again in a fresh interpreter
+        env = dict(os.environ, FDM_EMULATING_AVX2="1", NUMBA_CPU_NAME="haswell", NNLITE_PREFER_256_BIT="1",
+                   ONEDNN_MAX_CPU_ISA="AVX2", ATEN_CPU_CAPABILITY="avx2")
+        own = [a for a in (sys.argv[1:] if argv is None else argv)]
+        sys.exit(subprocess.run([sys.executable, "-m", "bench.compare_torch", *own], env=env,
+                                cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__)))).returncode)
     sizes = [int(s) for s in args.sizes.split(",")]
     thread_counts = [int(t) for t in args.threads.split(",")]
-    config = configuration({"weights": str(args.weights), "sizes": sizes, "threads": thread_counts, "repeats": args.repeats})
+    config = configuration({"weights": str(args.weights), "sizes": sizes, "threads": thread_counts, "repeats": args.repeats,
+                            "isa": "AVX2 emulated (NUMBA_CPU_NAME=haswell, ONEDNN_MAX_CPU_ISA=AVX2, ATEN_CPU_CAPABILITY=avx2)"
+                            if os.environ.get("FDM_EMULATING_AVX2") == "1" else "native"})
     print_configuration(config)
 
     t0 = time.perf_counter()
@@ -195,7 +208,7 @@ def main(argv=None):
                     scores = ldn(x)
                     engines["ldn"] = {"torch": lambda: ldn(x)}
                     engines["fb"] = {"torch": lambda: feather(x, scores)}
-                    runner = onnx_engine(model, size, tmp)
+                    runner = None if os.environ.get("FDM_EMULATING_AVX2") == "1" else onnx_engine(model, size, tmp)
                     if runner is not None:
                         engines["whole"]["onnxrt"] = lambda: runner(x)
                 results = {part: interleaved(fns, args.repeats) for part, fns in engines.items()}
