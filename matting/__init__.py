@@ -4,9 +4,11 @@ from pathlib import Path
 __version__ = "0.1.0"  # the package's version, as in setup.cfg
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
-# the shipped networks, by the name --weights also accepts: the paper's width (the default) and a
-# dense block twice as wide, about 2x slower and clearly more accurate (README, "Quality")
-SHIPPED_WEIGHTS = {"fdm-128": WEIGHTS_DIR / "fdm-128.h5", "fdm-128-g32": WEIGHTS_DIR / "fdm-128-g32.h5"}
+# the shipped networks, by the name --weights also accepts: the paper's width (the default), a dense
+# block twice as wide (about 2x slower, clearly more accurate on portraits), and the encoder-decoder
+# that sees the whole frame (full-body photos, groups, people small in the frame; README, "Which network")
+SHIPPED_WEIGHTS = {"fdm-128": WEIGHTS_DIR / "fdm-128.h5", "fdm-128-g32": WEIGHTS_DIR / "fdm-128-g32.h5",
+                   "fdm-people-256": WEIGHTS_DIR / "fdm-people-256.h5"}
 DEFAULT_WEIGHTS = SHIPPED_WEIGHTS["fdm-128"]
 
 

@@ -70,9 +70,10 @@ def build_parser(prog: str = "python -m matting.infer") -> argparse.ArgumentPars
                    help="full-resolution matte: fast guided upsampling or plain bilinear (default: %(default)s)")
     p.add_argument("--threads", type=positive_int, default=os.cpu_count(), help="compute threads (default: %(default)s, all cores)")
     p.add_argument("--weights", default="fdm-128", type=resolve_weights,
-                   help="a shipped network, fdm-128 (the paper's width) or fdm-128-g32 (twice as wide: "
-                        "more accurate, about 2x slower), or an nnlite weights file of either network family "
-                        "(the paper's, or an encoder-decoder from convert.export) (default: %(default)s)")
+                   help="a shipped network: fdm-128 (the paper's, for head-and-shoulders portraits), fdm-128-g32 (twice "
+                        "as wide: more accurate on portraits, about 2x slower) or fdm-people-256 (sees the whole frame: "
+                        "full-body photos, groups, people small in the frame); or an nnlite weights file of either "
+                        "family (default: %(default)s)")
     p.add_argument("--recursive", action="store_true", help="also process images in sub-folders")
     p.add_argument("--max-pixels", type=float, default=120e6, help="refuse images larger than this (default: %(default).0f)")
     p.add_argument("--json", nargs="?", const="-", metavar="PATH",

@@ -8,7 +8,7 @@ methods.jpg shows input | LDN | LDN+GF | LDN+FB (+ guided upsampling), the matte
 python -m matting.evaluate scores, on the shipped public-domain examples.
 people.jpg shows input | fdm-128 | the default network on a close portrait and on two scenes made
 here from the public-domain portraits (cut out by OpenCV's GrabCut, which neither network had a hand
-in): a group in front of a text banner and one person small in a tiled hall. No photo of EG1800 or
+in): a group in front of a text banner and one person small in the corner of a tiled hall. No photo of EG1800 or
 CCP is ever drawn.
 """
 import argparse
@@ -110,8 +110,8 @@ def people_figure(path):
     group = banner_wall(480, 640)
     paste(group, *astronaut, 300, 40, 480)
     paste(group, *hopper, 330, 330, 480)
-    small = tiled_hall(480, 640)
-    paste(small, *hopper, 120, 400, 400)
+    small = tiled_hall(480, 640)  # someone in the near corner of a wide shot, cut by the frame's bottom edge
+    paste(small, *astronaut, 170, 440, 480)
     portrait = cv2.imread(str(EXAMPLES / "grace_hopper.jpg"))
     default = next(name for name, file in SHIPPED_WEIGHTS.items() if file == DEFAULT_WEIGHTS)
     columns = ["fdm-128"] + ([default] if default != "fdm-128" else [n for n in SHIPPED_WEIGHTS if not n.startswith("fdm-128")][:1])
