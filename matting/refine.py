@@ -7,10 +7,10 @@ The guide is the grayscale image in [0, 1].
 """
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
 from nnlite.ops import box_filter
+from nnlite.ops.guided_upsample_apply import guided_upsample_apply
 
 
 def _box(plane: np.ndarray, radius: int) -> np.ndarray:
@@ -37,26 +37,15 @@ def guided_filter(guide: np.ndarray, target: np.ndarray, radius: int, eps: float
 # matte (Grad +2 %), larger radii trade Grad for MSE.
 GUIDED_RADIUS, GUIDED_EPS = 2, 1e-2
 
-BAND_ROWS = 256  # full-resolution work goes in bands of rows, so a 100-megapixel photo needs no 400 MB temporaries
-
 
 def guided_upsample(alpha_small: np.ndarray, guide_small: np.ndarray, image_bgr_full: np.ndarray,
                     radius: int = GUIDED_RADIUS, eps: float = GUIDED_EPS) -> np.ndarray:
-    """Fast guided upsampling: coefficients at the small size, bilinearly enlarged (cv2.resize's
-    half-pixel mapping), applied to the full-size gray image. Returns H x W float32 in [0, 1]."""
+    """Fast guided upsampling: coefficients at the small size, bilinearly enlarged (half-pixel
+    mapping, as cv2.resize), applied to the full-size gray image in one pass over the photo
+    (nnlite.ops.guided_upsample_apply). Returns H x W float32 in [0, 1]."""
     mean_a, mean_b = linear_coefficients(guide_small, alpha_small, radius, eps)
-    height, width = image_bgr_full.shape[:2]
-    map_x = ((np.arange(width, dtype=np.float32) + 0.5) * (mean_a.shape[1] / width) - 0.5)
-    alpha = np.empty((height, width), np.float32)
-    for y0 in range(0, height, BAND_ROWS):
-        y1 = min(height, y0 + BAND_ROWS)
-        map_y = ((np.arange(y0, y1, dtype=np.float32) + 0.5) * (mean_a.shape[0] / height) - 0.5)
-        mx, my = np.meshgrid(map_x, map_y)
-        a = cv2.remap(mean_a, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        b = cv2.remap(mean_b, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        gray = cv2.cvtColor(image_bgr_full[y0:y1], cv2.COLOR_BGR2GRAY).astype(np.float32) * np.float32(1 / 255)
-        np.clip(a * gray + b, 0.0, 1.0, out=alpha[y0:y1])
-    return alpha
+    return guided_upsample_apply(np.ascontiguousarray(mean_a, np.float32), np.ascontiguousarray(mean_b, np.float32),
+                                 np.ascontiguousarray(image_bgr_full))
 
 
 def to_gray01(image_rgb01: np.ndarray) -> np.ndarray:
