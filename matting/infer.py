@@ -469,7 +469,7 @@ def main(argv=None, prog: str = "python -m matting.infer") -> int:
         from nnlite._jit import CompileWatch
 
         compiles = CompileWatch(lambda name: say("compiling the engine's kernels for this CPU: first run only, "
-                                                 "about 10-25 s; later runs load them from Numba's cache"))
+                                                 "about 20-30 s; later runs load them from Numba's cache"))
         try:
             failures = run_video(args, matter, types, background, say) if args.camera is not None else \
                 run_images(args, matter, types, background, say)
