@@ -147,3 +147,19 @@ def test_a_phones_rotation_is_applied_to_the_pixels(tmp_path, angle):
     assert run_cli(clip, "-t", "alpha", "-o", tmp_path / "out.mp4") == 0
     _, frames = decoded_frames(tmp_path / "out.mp4")
     assert (frames[0][1].height, frames[0][1].width) == ours.shape[:2]
+
+
+def test_videos_leave_cores_to_ffmpeg_unless_told(tmp_path):
+    import json
+    import os
+
+    import nnlite
+
+    clip = tmp_path / "clip.mp4"
+    make_clip(clip, frames=3, audio=False)
+    nnlite.set_num_threads(1)
+    for extra, want in (([], max(1, os.cpu_count() // 2)), (["--threads", "2"], 2)):
+        report = tmp_path / "r.json"
+        assert run_cli(clip, "-t", "alpha", "-o", tmp_path / "out.mp4", "--json", report, *extra) == 0
+        assert json.loads(report.read_text())["video"]["threads"] == want
+        assert nnlite.get_num_threads() == int((extra or ["", 1])[1])  # the images' count is back after the video
