@@ -99,9 +99,26 @@ if USE_NUMBA:
 
         return types.none(array, index), codegen
 
+    @intrinsic
+    def float32_from_bits(typingctx, bits):
+        """The float32 whose IEEE-754 bit pattern is the low 32 bits of the integer `bits`: how a
+        vectorised exp builds 2**n (LLVM turns it into a vector shift, no memory round trip)."""
+        if not isinstance(bits, types.Integer):
+            return None
+
+        def codegen(context, builder, signature, args):
+            value = args[0]
+            if value.type.width > 32:
+                value = builder.trunc(value, ir.IntType(32))
+            elif value.type.width < 32:
+                value = builder.sext(value, ir.IntType(32))
+            return builder.bitcast(value, ir.FloatType())
+
+        return types.float32(bits), codegen
+
     carray = numba.carray
 else:
-    stack_floats = carray = prefetch = None
+    stack_floats = carray = prefetch = float32_from_bits = None
 
 
 def set_num_threads(threads: int) -> None:

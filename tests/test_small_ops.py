@@ -23,6 +23,21 @@ def grid(h, w, channels=2, batch=1):
     return np.arange(1, batch * channels * h * w + 1, dtype=np.float32).reshape(batch, channels, h, w)
 
 
+# ---- exp_float32 (the vectorisable exp of the sigmoid and the softmaxes) ----
+@pytest.mark.skipif(not USE_NUMBA, reason="an inline Numba function; the NumPy paths call np.exp")
+def test_exp_float32_within_4e7_relative_of_float64_exp(rng):
+    from nnlite.ops.exp import _exp_array_kernel, exp_float32_reference
+
+    x = np.concatenate([np.linspace(-120, 120, 480_001), rng.standard_normal(100_000) * 10,
+                        [0.0, -0.0, 1e-8, -1e-8, 88.3, 88.4, -87.3, -87.4, 1e30, -1e30]]).astype(np.float32)
+    got = _exp_array_kernel(x, np.empty_like(x))
+    want = exp_float32_reference(x).astype(np.float64)
+    relative = np.abs(got - want) / want
+    assert np.all(np.isfinite(got)) and np.all(got > 0)
+    assert relative.max() <= 4e-7, f"max relative error {relative.max():.2e} at x = {x[relative.argmax()]}"
+    assert np.all(got[x == 0] == 1.0)
+
+
 # ---- max_pool2d (exact) ----
 @pytest.mark.parametrize("size", SIZES, ids=size_id)
 @pytest.mark.parametrize("kernel,stride,padding", [(2, 2, 0), (3, 1, 1), (3, 2, 1), ((2, 3), (1, 2), (1, 0))],

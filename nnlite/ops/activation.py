@@ -9,8 +9,8 @@ Contract (each matches the torch function named):
     sigmoid    out = 1 / (1 + exp(-x))                          torch.sigmoid
 
 Kernels take the activation as a small integer code (ACTIVATION_CODES) so that one compiled kernel
-serves all of them; ``activate`` is the scalar form they inline. The sigmoid clamps its exponent
-so that exp never overflows (the result is then exactly 0 or 1 in float32 anyway).
+serves all of them; ``activate`` is the scalar form they inline. The sigmoid's exp is
+nnlite.ops.exp.exp_float32: loops that call it vectorise, and its clamped argument never overflows.
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ import numpy as np
 from nnlite._jit import USE_NUMBA, njit, prange
 from nnlite.errors import ShapeError
 from nnlite.ops._checks import require_out
+from nnlite.ops.exp import exp_float32
 
 ACTIVATION_CODES = {"none": 0, "relu": 1, "hardswish": 2, "sigmoid": 3}
 
@@ -44,7 +45,7 @@ def activation_reference(x, name: str):
 
 # float32 constants: a Python float literal is a float64 in Numba, and one of them in an
 # expression turned a whole fused loop into scalar double-precision code
-_ZERO, _ONE, _THREE, _SIX, _SIXTH, _EXP_LIMIT = (np.float32(v) for v in (0, 1, 3, 6, 1 / 6, 80))
+_ZERO, _ONE, _THREE, _SIX, _SIXTH = (np.float32(v) for v in (0, 1, 3, 6, 1 / 6))
 
 
 @njit(fastmath=True)
@@ -54,15 +55,15 @@ def activate(v, code):
     if code == 2:
         return v * min(max(v + _THREE, _ZERO), _SIX) * _SIXTH
     if code == 3:
-        return _ONE / (_ONE + np.exp(min(-v, _EXP_LIMIT)))
+        return _ONE / (_ONE + exp_float32(-v))
     return v
 
 
 @njit(fastmath=True, inline="always")
 def activate_span(flat, start, count, code):
     """flat[start: start + count] = act(flat[start: start + count]) in place (start, count uint64).
-    One loop per activation: a loop that picks the activation per element cannot be vectorised
-    (the sigmoid's exp is a call), so fused kernels write their sums first and finish with this."""
+    One loop per activation: a loop that picks the activation per element is not vectorised, so
+    fused kernels write their sums first and finish with this."""
     if code == 1:
         for j in range(count):
             flat[start + j] = max(flat[start + j], _ZERO)
@@ -72,7 +73,7 @@ def activate_span(flat, start, count, code):
             flat[start + j] = v * min(max(v + _THREE, _ZERO), _SIX) * _SIXTH
     elif code == 3:
         for j in range(count):
-            flat[start + j] = _ONE / (_ONE + np.exp(min(-flat[start + j], _EXP_LIMIT)))
+            flat[start + j] = _ONE / (_ONE + exp_float32(-flat[start + j]))
 
 
 @njit(parallel=True, fastmath=True)

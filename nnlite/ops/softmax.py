@@ -9,12 +9,13 @@ Subtracting the per-pixel maximum keeps exp() from overflowing on large logits.
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from nnlite._jit import USE_NUMBA, njit, prange
 from nnlite.ops._checks import require_array, require_out
+from nnlite.ops.exp import exp_float32
+
+_ONE = np.float32(1)
 
 
 def softmax_output_shape(x_shape):
@@ -37,7 +38,7 @@ def _softmax_kernel(x, out):
                 m = max(m, x[b, c, y, x_])
             total = 0.0
             for c in range(channels):
-                e = math.exp(x[b, c, y, x_] - m)
+                e = exp_float32(x[b, c, y, x_] - m)
                 out[b, c, y, x_] = e
                 total += e
             scale = 1.0 / total
@@ -53,9 +54,9 @@ def _softmax2_kernel(x, out):
     for job in prange(batch * h):
         b, y = job // h, job % h
         for x_ in range(w):
-            second = 1.0 / (1.0 + math.exp(min(x[b, 0, y, x_] - x[b, 1, y, x_], 80.0)))
+            second = _ONE / (_ONE + exp_float32(x[b, 0, y, x_] - x[b, 1, y, x_]))
             out[b, 1, y, x_] = second
-            out[b, 0, y, x_] = 1.0 - second
+            out[b, 0, y, x_] = _ONE - second
     return out
 
 
