@@ -29,7 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import configuration, print_configuration, set_threads, summary
+from bench.common import (AVX2_ISA_NOTE, EMULATE_AVX2_HELP, configuration, emulating_avx2, print_configuration,
+                          rerun_emulating_avx2, set_threads, summary)
 from matting import DEFAULT_WEIGHTS, resolve_weights
 from matting.networks import open_network
 
@@ -151,23 +152,14 @@ def main(argv=None):
                         help="a shipped network's name or a weights file (default: the default network)")
     parser.add_argument("--skip-process", action="store_true", help="skip the memory and cold-start subprocess measurements")
     parser.add_argument("--json", type=Path, help="write the record here")
-    parser.add_argument("--emulate-avx2", action="store_true",
-                        help="on an AVX-512 machine, time the AVX2 code paths: nnlite's kernels compiled for Haswell "
-                             "(256-bit vectors, AVX2 kernel shapes), torch's oneDNN and ATen limited to AVX2; the ONNX "
-                             "Runtime column is left out (its ISA cannot be limited)")
+    parser.add_argument("--emulate-avx2", action="store_true", help=EMULATE_AVX2_HELP)
     args = parser.parse_args(argv)
-    if args.emulate_avx2 and os.environ.get("FDM_EMULATING_AVX2") != "1":
-        # these must be set before numba, torch and oneDNN start: run again in a fresh interpreter
-        env = dict(os.environ, FDM_EMULATING_AVX2="1", NUMBA_CPU_NAME="haswell", NNLITE_PREFER_256_BIT="1",
-                   ONEDNN_MAX_CPU_ISA="AVX2", ATEN_CPU_CAPABILITY="avx2")
-        own = [a for a in (sys.argv[1:] if argv is None else argv)]
-        sys.exit(subprocess.run([sys.executable, "-m", "bench.compare_torch", *own], env=env,
-                                cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__)))).returncode)
+    if args.emulate_avx2 and not emulating_avx2():
+        rerun_emulating_avx2("bench.compare_torch", sys.argv[1:] if argv is None else argv)
     sizes = [int(s) for s in args.sizes.split(",")]
     thread_counts = [int(t) for t in args.threads.split(",")]
     config = configuration({"weights": str(args.weights), "sizes": sizes, "threads": thread_counts, "repeats": args.repeats,
-                            "isa": "AVX2 emulated (NUMBA_CPU_NAME=haswell, ONEDNN_MAX_CPU_ISA=AVX2, ATEN_CPU_CAPABILITY=avx2)"
-                            if os.environ.get("FDM_EMULATING_AVX2") == "1" else "native"})
+                            "isa": AVX2_ISA_NOTE if emulating_avx2() else "native"})
     print_configuration(config)
 
     t0 = time.perf_counter()
@@ -208,7 +200,7 @@ def main(argv=None):
                     scores = ldn(x)
                     engines["ldn"] = {"torch": lambda: ldn(x)}
                     engines["fb"] = {"torch": lambda: feather(x, scores)}
-                    runner = None if os.environ.get("FDM_EMULATING_AVX2") == "1" else onnx_engine(model, size, tmp)
+                    runner = None if emulating_avx2() else onnx_engine(model, size, tmp)
                     if runner is not None:
                         engines["whole"]["onnxrt"] = lambda: runner(x)
                 results = {part: interleaved(fns, args.repeats) for part, fns in engines.items()}

@@ -25,7 +25,8 @@ import time
 
 import numpy as np
 
-from bench.common import configuration, print_configuration, set_threads, summary
+from bench.common import (AVX2_ISA_NOTE, EMULATE_AVX2_HELP, configuration, emulating_avx2, print_configuration,
+                          rerun_emulating_avx2, set_threads, summary)
 from bench.mobile_layers import mobile_layers
 from nnlite.ops import conv2d
 from nnlite.ops.conv2d import conv2d_kernel_name
@@ -131,14 +132,19 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=20, help="timed calls per engine (default: %(default)s)")
     parser.add_argument("--json", help="write the records to this file")
     parser.add_argument("--only", choices=("conv", "mobile"), help="run one of the two layer sets")
+    parser.add_argument("--emulate-avx2", action="store_true", help=EMULATE_AVX2_HELP)
     args = parser.parse_args(argv)
+    if args.emulate_avx2 and not emulating_avx2():
+        rerun_emulating_avx2("bench.ops", sys.argv[1:] if argv is None else argv)
     try:
         import torch
     except ImportError:
         torch = None
     sizes = [int(s) for s in args.sizes.split(",")]
     thread_counts = [int(t) for t in args.threads.split(",")]
-    print_configuration(configuration({"sizes": sizes, "threads": thread_counts, "repeats": args.repeats}))
+    config = configuration({"sizes": sizes, "threads": thread_counts, "repeats": args.repeats,
+                            "isa": AVX2_ISA_NOTE if emulating_avx2() else "native"})
+    print_configuration(config)
     rng = np.random.default_rng(0)
 
     t0 = time.perf_counter()
@@ -154,7 +160,7 @@ def main(argv=None):
         records += mobile_rows(args, sizes, thread_counts, torch)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"configuration": configuration(), "records": records}, f, indent=1)
+            json.dump({"configuration": config, "records": records}, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -116,9 +116,59 @@ if USE_NUMBA:
 
         return types.float32(bits), codegen
 
+    ROW = 16  # values per store_bias_act_row call: one row of a 16-pixel block
+
+    @intrinsic
+    def store_bias_act_row(typingctx, out, out_index, sums, sums_index, bias, skip, skip_index, has_skip, code):
+        """out[out_index: +16] = act(sums[sums_index: +16] + bias [+ skip[skip_index: +16]]) for the
+        activation codes 0 (none), 1 (relu) and 2 (hardswish), as 16-wide vector IR (two AVX2 or four
+        NEON vectors after LLVM legalises it). Arrays are C-contiguous float32; sums may be 2-D (its
+        flat index is given). The skip row is always read (point it at out when has_skip is False).
+
+        Why: a 16-iteration loop written in Numba is unrolled before LLVM's loop vectoriser sees it
+        and its SLP vectoriser then leaves it scalar (it cannot tell the stack sums from the output),
+        so the kernels' block write-out took more time than their multiply-adds."""
+        arrays = (out, sums, skip)
+        if not all(isinstance(a, types.Array) and a.dtype == types.float32 for a in arrays):
+            return None
+
+        def codegen(context, builder, signature, args):
+            out_v, out_i, sums_v, sums_i, bias_v, skip_v, skip_i, has_skip_v, code_v = args
+            f32 = ir.FloatType()
+            vec = ir.VectorType(f32, ROW)
+
+            def row_pointer(array_type, value, index):
+                data = context.make_array(array_type)(context, builder, value).data
+                return builder.bitcast(builder.gep(data, [index]), vec.as_pointer())
+
+            def splat(value):
+                v = ir.Constant(vec, ir.Undefined)
+                for lane in range(ROW):
+                    v = builder.insert_element(v, value, ir.Constant(ir.IntType(32), lane))
+                return v
+
+            fast = ("fast",)
+            v = builder.fadd(builder.load(row_pointer(signature.args[2], sums_v, sums_i), align=4), splat(bias_v), flags=fast)
+            with_skip = builder.fadd(v, builder.load(row_pointer(signature.args[5], skip_v, skip_i), align=4), flags=fast)
+            v = builder.select(has_skip_v, with_skip, v)
+            zero, three, six = (ir.Constant(vec, [ir.Constant(f32, c)] * ROW) for c in (0.0, 3.0, 6.0))
+            relu = builder.select(builder.fcmp_ordered(">", v, zero), v, zero)
+            shifted = builder.fadd(v, three, flags=fast)
+            clamped = builder.select(builder.fcmp_ordered(">", shifted, zero), shifted, zero)
+            clamped = builder.select(builder.fcmp_ordered("<", clamped, six), clamped, six)
+            hardswish = builder.fmul(builder.fmul(v, clamped, flags=fast),
+                                     ir.Constant(vec, [ir.Constant(f32, 1 / 6)] * ROW), flags=fast)
+            code_type = code_v.type
+            result = builder.select(builder.icmp_signed("==", code_v, ir.Constant(code_type, 1)), relu,
+                                    builder.select(builder.icmp_signed("==", code_v, ir.Constant(code_type, 2)), hardswish, v))
+            builder.store(result, row_pointer(signature.args[0], out_v, out_i), align=4)
+            return context.get_dummy_value()
+
+        return types.none(out, out_index, sums, sums_index, bias, skip, skip_index, has_skip, code), codegen
+
     carray = numba.carray
 else:
-    stack_floats = carray = prefetch = float32_from_bits = None
+    stack_floats = carray = prefetch = float32_from_bits = store_bias_act_row = None
 
 
 def set_num_threads(threads: int) -> None:

@@ -27,7 +27,7 @@ from nnlite.ops.conv2d import conv2d_output_shape
 from nnlite.ops.conv2d import _space_to_depth, conv2d_kernel_name, space_to_depth_weights
 from nnlite.ops.conv_pixels import CHANNELS as PIXELS_KERNEL_CHANNELS
 from nnlite.ops.conv_pixels import PIXELS as PIXELS_KERNEL_BLOCK
-from nnlite.ops.conv_pixels import _conv_pixels_kernel, pack_pixels_weights, pixels_taps
+from nnlite.ops.conv_pixels import pack_pixels_weights, pixels_kernel_for, pixels_taps
 from nnlite.ops.depthwise_conv2d import (_depthwise3x3_kernel, _depthwise_rows_kernel, depthwise_conv2d_kernel_name,
                                          depthwise_conv2d_output_shape, depthwise_conv2d_padded)
 from nnlite.ops.global_avg_pool import global_avg_pool
@@ -130,15 +130,16 @@ class Conv2d(Layer):
         bias = np.zeros(packed.shape[0] * PIXELS_KERNEL_CHANNELS, np.float32)
         bias[:cout] = 0 if self.bias is None else self.bias
         taps = pixels_taps(weight.shape[2:], (self.dilation, self.dilation), pitch)
+        kernel = pixels_kernel_for(w)
         if self.stride == 1:
             args = (source, src.slot.first, corner, corner, h, w, taps, packed, bias, cout, *out.window, False,
                     1 if self.relu else 0, *out.window)
-            return lambda: _conv_pixels_kernel(*args)
+            return lambda: kernel(*args)
         args = (source, 0, 0, 0, h, w, taps, packed, bias, cout, *out.window, False, 1 if self.relu else 0, *out.window)
 
         def run():
             _space_to_depth(src.array, src.slot.first, self.weight.shape[1], corner, corner, h, w, phases)
-            _conv_pixels_kernel(*args)
+            kernel(*args)
         return run
 
 
@@ -269,7 +270,8 @@ class PointwiseConv2d(Layer):
         skip_window = inputs[1].window if has_skip else out.window
         args = (src.array, src.slot.first, src.border, src.border, h, w, ZERO_TAP, plan.packed, plan.padded_bias,
                 plan.weight.shape[0], *skip_window, has_skip, plan.code, *out.window)
-        return lambda: _conv_pixels_kernel(*args)
+        kernel = pixels_kernel_for(w)
+        return lambda: kernel(*args)
 
 
 class Add(Layer):

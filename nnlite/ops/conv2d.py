@@ -48,7 +48,7 @@ from nnlite.errors import ShapeError
 from nnlite.ops._checks import as_window, check_window, pair, require_array, require_out
 from nnlite.ops.conv_pixels import CHANNELS as PIXEL_BLOCK_CHANNELS
 from nnlite.ops.conv_pixels import PIXELS as PIXELS_KERNEL_BLOCK
-from nnlite.ops.conv_pixels import _conv_pixels_kernel, pack_pixels_weights, pixels_taps
+from nnlite.ops.conv_pixels import pack_pixels_weights, pixels_kernel_for, pixels_taps
 
 LANES = 16  # output channels per vector in the lanes kernel: 16 float32 fill a 512-bit register
 PIXEL_BLOCK = 16  # pixels per lanes-kernel block: 16 accumulators + 1 weight vector of the 32 registers
@@ -300,7 +300,7 @@ def _run_pixels(xpad, first_channel, weight, bias, oy, ox, dilation, hout, wout,
     padded_bias = np.zeros(packed.shape[0] * PIXEL_BLOCK_CHANNELS, np.float32)
     padded_bias[:cout] = bias
     window = as_window(out)
-    _conv_pixels_kernel(xpad, first_channel, oy, ox, hout, wout, pixels_taps(weight.shape[2:], dilation, xpad.shape[3]),
+    pixels_kernel_for(wout)(xpad, first_channel, oy, ox, hout, wout, pixels_taps(weight.shape[2:], dilation, xpad.shape[3]),
                         packed, padded_bias, cout, *window, False, 1 if relu else 0, *window)
     return out
 

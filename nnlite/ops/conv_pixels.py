@@ -1,11 +1,10 @@
 """The "pixels" convolution kernel: vectors over output pixels, a block of output channels' sums in
 registers. Shared by pointwise_conv2d (1x1) and conv2d (thin stride-1 convs, the feathering block).
 
-A block of PIXELS output pixels (one vector: 16 with 512-bit vectors, 8 with 256- or 128-bit
-ones) times CHANNELS output channels keeps its sums in a stack buffer that LLVM promotes to
-registers, for the whole loop over input channels and taps; each multiply-add takes one weight
-broadcast from memory and the block's input vector for that channel and tap, loaded once for all
-the block's channels. A job is a run of blocks over all output channels, so a block's inputs
+A block of PIXELS (16) output pixels times CHANNELS output channels keeps its sums in a stack
+buffer that LLVM promotes to registers, for the whole loop over input channels and taps; each
+multiply-add takes one weight broadcast from memory and the block's input vector(s) for that
+channel and tap, loaded once for all the block's channels. A job is a run of blocks over all output channels, so a block's inputs
 stay in L1 while every channel block reads them.
 
 The pixels are taken as one flat run over the input's row pitch (as conv2d's wide kernel does):
@@ -18,13 +17,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnlite._jit import VECTORS_512_BIT, carray, njit, prange, prefetch, stack_floats
-from nnlite.ops.activation import activate
+from nnlite._jit import VECTORS_512_BIT, carray, njit, prange, prefetch, stack_floats, store_bias_act_row
+from nnlite.ops.activation import ACTIVATION_CODES, activate
 
-PIXELS = 16 if VECTORS_512_BIT else 8  # pixels per block: one vector of float32
-# output channels per block: 16 vectors of sums of the 32 registers of AVX-512 (8 would leave the
-# multiply-adds waiting on their own latency); 8 of the 16 registers of AVX2 / NEON
-CHANNELS = 16 if VECTORS_512_BIT else 8
+SIGMOID = ACTIVATION_CODES["sigmoid"]
+
+# Pixels per block: 16 on every CPU, one vector of AVX-512, two of AVX2, four of NEON. Not fewer:
+# LLVM's loop vectoriser leaves loops of a constant trip count below 16 to scalar code, and the
+# 8-pixel blocks that AVX2 and NEON once had compiled to scalar multiply-adds (found with
+# bench.ops --emulate-avx2 once the emulation really turned AVX-512 off).
+PIXELS = 16
+# Output channels per block: 16 (16 vectors of sums of the 32 registers of AVX-512; 8 would leave
+# the multiply-adds waiting on their own latency); 4 on AVX2 and NEON (4 x 2 vectors of sums of the
+# 16 registers of AVX2, 4 x 4 of the 32 of NEON, beside the weights and the inputs).
+CHANNELS = 16 if VECTORS_512_BIT else 4
 BLOCKS_PER_JOB = 8
 U_PIXELS = np.uint64(PIXELS)
 
@@ -45,6 +51,51 @@ def pixels_taps(kernel_size, dilation, pitch):
     return np.array([i * dh * pitch + j * dw for i in range(r) for j in range(s)], np.uint64)
 
 
+@njit(fastmath=True, inline="always")
+def write_block(of, dst, o_plane, acc, bias, first, sf, res, s_plane, has_skip, code, kcount):
+    """Writes a block's whole rows, act(sums + bias [+ skip]), channel by channel: kcount rows of
+    PIXELS values from the sums acc (CHANNELS x PIXELS) to of[dst + k * o_plane], reading the skip at
+    sf[res + k * s_plane] and the bias at bias[first + k]. Activations 0-2 only (sigmoid: the caller's
+    scalar loop).
+
+    One call per channel with the channel a constant: each then reads its sums at a fixed place in
+    the stack buffer, which LLVM forwards from the registers that held them (a loop over the
+    channels reads them at a variable place, so every sum went through memory in the multiply-add
+    loop as well), and store_bias_act_row makes the write one vector operation (a 16-value loop
+    written in Numba stays scalar, and cost more than the multiply-adds for small channel counts)."""
+    store_bias_act_row(of, dst + np.uint64(0) * o_plane, acc, 0, bias[first + 0], sf, res + np.uint64(0) * s_plane, has_skip, code)
+    if kcount > 1:
+        store_bias_act_row(of, dst + np.uint64(1) * o_plane, acc, 16, bias[first + 1], sf, res + np.uint64(1) * s_plane, has_skip, code)
+    if kcount > 2:
+        store_bias_act_row(of, dst + np.uint64(2) * o_plane, acc, 32, bias[first + 2], sf, res + np.uint64(2) * s_plane, has_skip, code)
+    if kcount > 3:
+        store_bias_act_row(of, dst + np.uint64(3) * o_plane, acc, 48, bias[first + 3], sf, res + np.uint64(3) * s_plane, has_skip, code)
+    if kcount > 4:
+        store_bias_act_row(of, dst + np.uint64(4) * o_plane, acc, 64, bias[first + 4], sf, res + np.uint64(4) * s_plane, has_skip, code)
+    if kcount > 5:
+        store_bias_act_row(of, dst + np.uint64(5) * o_plane, acc, 80, bias[first + 5], sf, res + np.uint64(5) * s_plane, has_skip, code)
+    if kcount > 6:
+        store_bias_act_row(of, dst + np.uint64(6) * o_plane, acc, 96, bias[first + 6], sf, res + np.uint64(6) * s_plane, has_skip, code)
+    if kcount > 7:
+        store_bias_act_row(of, dst + np.uint64(7) * o_plane, acc, 112, bias[first + 7], sf, res + np.uint64(7) * s_plane, has_skip, code)
+    if kcount > 8:
+        store_bias_act_row(of, dst + np.uint64(8) * o_plane, acc, 128, bias[first + 8], sf, res + np.uint64(8) * s_plane, has_skip, code)
+    if kcount > 9:
+        store_bias_act_row(of, dst + np.uint64(9) * o_plane, acc, 144, bias[first + 9], sf, res + np.uint64(9) * s_plane, has_skip, code)
+    if kcount > 10:
+        store_bias_act_row(of, dst + np.uint64(10) * o_plane, acc, 160, bias[first + 10], sf, res + np.uint64(10) * s_plane, has_skip, code)
+    if kcount > 11:
+        store_bias_act_row(of, dst + np.uint64(11) * o_plane, acc, 176, bias[first + 11], sf, res + np.uint64(11) * s_plane, has_skip, code)
+    if kcount > 12:
+        store_bias_act_row(of, dst + np.uint64(12) * o_plane, acc, 192, bias[first + 12], sf, res + np.uint64(12) * s_plane, has_skip, code)
+    if kcount > 13:
+        store_bias_act_row(of, dst + np.uint64(13) * o_plane, acc, 208, bias[first + 13], sf, res + np.uint64(13) * s_plane, has_skip, code)
+    if kcount > 14:
+        store_bias_act_row(of, dst + np.uint64(14) * o_plane, acc, 224, bias[first + 14], sf, res + np.uint64(14) * s_plane, has_skip, code)
+    if kcount > 15:
+        store_bias_act_row(of, dst + np.uint64(15) * o_plane, acc, 240, bias[first + 15], sf, res + np.uint64(15) * s_plane, has_skip, code)
+
+
 @njit(parallel=True, fastmath=True)
 def _conv_pixels_kernel(xbuf, x_first, x_oy, x_ox, height, width, taps, wpack, bias, cout,
                       sbuf, s_first, s_oy, s_ox, has_skip, code, obuf, o_first, o_oy, o_ox):
@@ -61,6 +112,7 @@ def _conv_pixels_kernel(xbuf, x_first, x_oy, x_ox, height, width, taps, wpack, b
     cblocks, cin, ntaps = wpack.shape[0], wpack.shape[1], wpack.shape[2]
     xf, sf, of = xbuf.reshape(-1), sbuf.reshape(-1), obuf.reshape(-1)
     x_plane = np.uint64(xh * xw)
+    o_plane, s_plane = np.uint64(oh * ow), np.uint64(sh * sw)
     run = (height - 1) * xw + width
     blocks = (run + PIXELS - 1) // PIXELS
     groups = (blocks + BLOCKS_PER_JOB - 1) // BLOCKS_PER_JOB
@@ -87,9 +139,9 @@ def _conv_pixels_kernel(xbuf, x_first, x_oy, x_ox, height, width, taps, wpack, b
                         src = in0 + np.uint64(ci) * x_plane + taps[t]
                         wv = wpack[cb, ci, t]
                         # the channel loop unrolled by hand: LLVM then makes the pixel loop one
-                        # vector multiply-add per channel, sums kept in registers (a loop over the
-                        # channels was compiled to gathers); a block of at most 8 real channels (24 =
-                        # 16 + 8) takes the 8-channel body, the only one where CHANNELS is 8
+                        # vector multiply-add per channel and vector, sums kept in registers (a loop
+                        # over the channels was compiled to gathers); with CHANNELS 16, a block of at
+                        # most 8 real channels (24 = 16 + 8) takes the 8-channel body
                         if CHANNELS == 16 and kcount > 8:
                             w0, w1, w2, w3, w4, w5, w6, w7 = wv[0], wv[1], wv[2], wv[3], wv[4], wv[5], wv[6], wv[7]
                             w8, w9, w10, w11, w12, w13, w14, w15 = wv[8], wv[9], wv[10], wv[11], wv[12], wv[13], wv[14], wv[15]
@@ -99,12 +151,17 @@ def _conv_pixels_kernel(xbuf, x_first, x_oy, x_ox, height, width, taps, wpack, b
                                 acc[4, q] += w4 * v; acc[5, q] += w5 * v; acc[6, q] += w6 * v; acc[7, q] += w7 * v
                                 acc[8, q] += w8 * v; acc[9, q] += w9 * v; acc[10, q] += w10 * v; acc[11, q] += w11 * v
                                 acc[12, q] += w12 * v; acc[13, q] += w13 * v; acc[14, q] += w14 * v; acc[15, q] += w15 * v
-                        else:
+                        elif CHANNELS == 16:
                             w0, w1, w2, w3, w4, w5, w6, w7 = wv[0], wv[1], wv[2], wv[3], wv[4], wv[5], wv[6], wv[7]
                             for q in range(U_PIXELS):
                                 v = xf[src + q]
                                 acc[0, q] += w0 * v; acc[1, q] += w1 * v; acc[2, q] += w2 * v; acc[3, q] += w3 * v
                                 acc[4, q] += w4 * v; acc[5, q] += w5 * v; acc[6, q] += w6 * v; acc[7, q] += w7 * v
+                        else:
+                            w0, w1, w2, w3 = wv[0], wv[1], wv[2], wv[3]
+                            for q in range(U_PIXELS):
+                                v = xf[src + q]
+                                acc[0, q] += w0 * v; acc[1, q] += w1 * v; acc[2, q] += w2 * v; acc[3, q] += w3 * v
                 # the block's wide positions, row segment by row segment (border columns dropped)
                 y, x = q0 // xw, q0 % xw
                 done = 0
@@ -112,24 +169,19 @@ def _conv_pixels_kernel(xbuf, x_first, x_oy, x_ox, height, width, taps, wpack, b
                     span = min(xw - x, PIXELS - done)
                     keep = np.uint64(min(max(width - x, 0), span))
                     first = np.uint64(done)
-                    for k in range(kcount):
+                    if keep == U_PIXELS and code != SIGMOID:  # a whole block's row: the common case
+                        dst = np.uint64(((b * oc + o_first + cb * CHANNELS) * oh + o_oy + y) * ow + o_ox + x)
+                        res = np.uint64(((b * sc + s_first + cb * CHANNELS) * sh + s_oy + y) * sw + s_ox + x)
+                        write_block(of, dst, o_plane, acc, bias, cb * CHANNELS, sf, res, s_plane, has_skip, code, kcount)
+                        keep = np.uint64(0)
+                    for k in range(kcount if keep > 0 else 0):
                         kk = cb * CHANNELS + k
                         bk = bias[kk]
                         dst = np.uint64(((b * oc + o_first + kk) * oh + o_oy + y) * ow + o_ox + x)
-                        # a whole block's row (the common case) as a loop of constant length: LLVM
-                        # vectorises variable-length loops in steps of 64 values and leaves anything
-                        # shorter to a scalar remainder loop
                         if has_skip:
                             res = np.uint64(((b * sc + s_first + kk) * sh + s_oy + y) * sw + s_ox + x)
-                            if keep == U_PIXELS:
-                                for j in range(U_PIXELS):
-                                    of[dst + j] = activate(acc[k, j] + bk + sf[res + j], code)
-                            else:
-                                for j in range(keep):
-                                    of[dst + j] = activate(acc[k, first + j] + bk + sf[res + j], code)
-                        elif keep == U_PIXELS:
-                            for j in range(U_PIXELS):
-                                of[dst + j] = activate(acc[k, j] + bk, code)
+                            for j in range(keep):
+                                of[dst + j] = activate(acc[k, first + j] + bk + sf[res + j], code)
                         else:
                             for j in range(keep):
                                 of[dst + j] = activate(acc[k, first + j] + bk, code)
@@ -137,3 +189,74 @@ def _conv_pixels_kernel(xbuf, x_first, x_oy, x_ox, height, width, taps, wpack, b
                     y += 1
                     x = 0
     return obuf
+
+
+@njit(parallel=True, fastmath=True)
+def _conv_rows_kernel(xbuf, x_first, x_oy, x_ox, height, width, taps, wpack, bias, cout,
+                      sbuf, s_first, s_oy, s_ox, has_skip, code, obuf, o_first, o_oy, o_ox):
+    """The same contract as _conv_pixels_kernel, for outputs at least PIXELS wide: a job is one
+    output row, walked in blocks of PIXELS (the last one moved left to end at the row's end) for
+    each block of output channels, so that every block is a whole row segment and is written by
+    write_block. Its input rows (C planes x taps) stay in L1 while the channel blocks reuse them."""
+    batch, xc, xh, xw = xbuf.shape
+    sc, sh, sw = sbuf.shape[1], sbuf.shape[2], sbuf.shape[3]
+    oc, oh, ow = obuf.shape[1], obuf.shape[2], obuf.shape[3]
+    cblocks, cin, ntaps = wpack.shape[0], wpack.shape[1], wpack.shape[2]
+    xf, sf, of = xbuf.reshape(-1), sbuf.reshape(-1), obuf.reshape(-1)
+    x_plane, s_plane, o_plane = np.uint64(xh * xw), np.uint64(sh * sw), np.uint64(oh * ow)
+    row_blocks = (width + PIXELS - 1) // PIXELS
+    for job in prange(batch * height):
+        b, y = job // height, job % height
+        acc = carray(stack_floats(256), (CHANNELS, PIXELS))  # CHANNELS * PIXELS <= 256
+        row_in = np.uint64(((b * xc + x_first) * xh + x_oy + y) * xw + x_ox)
+        for cb in range(cblocks):
+            kcount = min(CHANNELS, cout - cb * CHANNELS)
+            for rb in range(row_blocks):
+                x0 = np.uint64(min(rb * PIXELS, width - PIXELS))
+                for k in range(CHANNELS):
+                    for q in range(U_PIXELS):
+                        acc[k, q] = 0.0
+                for ci in range(cin):
+                    for t in range(ntaps):
+                        src = row_in + x0 + np.uint64(ci) * x_plane + taps[t]
+                        wv = wpack[cb, ci, t]
+                        # as in _conv_pixels_kernel
+                        if CHANNELS == 16 and kcount > 8:
+                            w0, w1, w2, w3, w4, w5, w6, w7 = wv[0], wv[1], wv[2], wv[3], wv[4], wv[5], wv[6], wv[7]
+                            w8, w9, w10, w11, w12, w13, w14, w15 = wv[8], wv[9], wv[10], wv[11], wv[12], wv[13], wv[14], wv[15]
+                            for q in range(U_PIXELS):
+                                v = xf[src + q]
+                                acc[0, q] += w0 * v; acc[1, q] += w1 * v; acc[2, q] += w2 * v; acc[3, q] += w3 * v
+                                acc[4, q] += w4 * v; acc[5, q] += w5 * v; acc[6, q] += w6 * v; acc[7, q] += w7 * v
+                                acc[8, q] += w8 * v; acc[9, q] += w9 * v; acc[10, q] += w10 * v; acc[11, q] += w11 * v
+                                acc[12, q] += w12 * v; acc[13, q] += w13 * v; acc[14, q] += w14 * v; acc[15, q] += w15 * v
+                        elif CHANNELS == 16:
+                            w0, w1, w2, w3, w4, w5, w6, w7 = wv[0], wv[1], wv[2], wv[3], wv[4], wv[5], wv[6], wv[7]
+                            for q in range(U_PIXELS):
+                                v = xf[src + q]
+                                acc[0, q] += w0 * v; acc[1, q] += w1 * v; acc[2, q] += w2 * v; acc[3, q] += w3 * v
+                                acc[4, q] += w4 * v; acc[5, q] += w5 * v; acc[6, q] += w6 * v; acc[7, q] += w7 * v
+                        else:
+                            w0, w1, w2, w3 = wv[0], wv[1], wv[2], wv[3]
+                            for q in range(U_PIXELS):
+                                v = xf[src + q]
+                                acc[0, q] += w0 * v; acc[1, q] += w1 * v; acc[2, q] += w2 * v; acc[3, q] += w3 * v
+                dst = np.uint64(((b * oc + o_first + cb * CHANNELS) * oh + o_oy + y) * ow + o_ox) + x0
+                res = np.uint64(((b * sc + s_first + cb * CHANNELS) * sh + s_oy + y) * sw + s_ox) + x0
+                if code != SIGMOID:
+                    write_block(of, dst, o_plane, acc, bias, cb * CHANNELS, sf, res, s_plane, has_skip, code, kcount)
+                else:
+                    for k in range(kcount):
+                        bk = bias[cb * CHANNELS + k]
+                        for q in range(U_PIXELS):
+                            extra = sf[res + q] if has_skip else np.float32(0)
+                            of[dst + q] = activate(acc[k, q] + bk + extra, code)
+                        dst += o_plane
+                        res += s_plane
+    return obuf
+
+
+def pixels_kernel_for(width: int):
+    """The kernel for an output this wide: whole-row blocks from PIXELS up, else one flat run
+    across rows (planes of 8x8 at 1/32 of the input still fill vectors)."""
+    return _conv_rows_kernel if width >= PIXELS else _conv_pixels_kernel

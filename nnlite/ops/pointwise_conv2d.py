@@ -23,7 +23,7 @@ from nnlite._jit import USE_NUMBA, njit, prange
 from nnlite.errors import ShapeError
 from nnlite.ops._checks import as_window, pair, require_array, require_out
 from nnlite.ops.activation import activate, activation_code, activation_numpy, activation_reference
-from nnlite.ops.conv_pixels import CHANNELS, PIXELS, _conv_pixels_kernel, pack_pixels_weights
+from nnlite.ops.conv_pixels import CHANNELS, PIXELS, pack_pixels_weights, pixels_kernel_for
 
 
 def pointwise_conv2d_reference(x, weight, bias=None, skip=None, activation="none"):
@@ -105,7 +105,7 @@ class PointwisePlan:
             return _pointwise_small_kernel(xpad, first_channel, oy, ox, height, width, self.weight, self.bias,
                                            skip if has_skip else out, has_skip, self.code, out)
         skip_window = as_window(skip) if has_skip else as_window(out)
-        _conv_pixels_kernel(xpad, first_channel, oy, ox, height, width, ZERO_TAP, self.packed, self.padded_bias,
+        pixels_kernel_for(width)(xpad, first_channel, oy, ox, height, width, ZERO_TAP, self.packed, self.padded_bias,
                             self.weight.shape[0], *skip_window, has_skip, self.code, *as_window(out))
         return out
 
