@@ -67,6 +67,44 @@ def evaluate_set(model, images, alphas, batch=16):
     return float(np.mean(ious)), float(np.mean(errors))
 
 
+@torch.no_grad()
+def model_from_nnlite_weights(path: Path, maker: SampleMaker, batch: int, batches: int = 8) -> EncoderDecoderMatting:
+    """A trainable model holding a shipped (BN-folded) weights file.
+
+    convert.export.model_from_weights sets every BN to the identity, which only holds in eval mode:
+    in training, BN normalises by the batch's statistics and the folded function is lost. So each BN
+    gets the statistics its conv's output actually has on training samples (mean m, variance v) and
+    the affine that undoes them (gamma = sqrt(v + eps), beta = folded bias + m): the same function in
+    eval mode, and close to it on a training batch, so training goes on from where the file left off.
+    """
+    from convert.export import model_from_weights
+
+    model = model_from_weights(path)
+    sums, hooks = {}, []
+    for name, module in model.named_modules():
+        if isinstance(getattr(module, "bn", None), torch.nn.BatchNorm2d):
+            def record(_, __, output, name=name):
+                flat = output.transpose(0, 1).flatten(1).double()
+                count, total, squares = sums.get(name, (0, 0.0, 0.0))
+                sums[name] = (count + flat.shape[1], total + flat.sum(1), squares + (flat * flat).sum(1))
+            hooks.append(module.conv.register_forward_hook(record))
+    model.eval()
+    rng = np.random.default_rng([12345])
+    for _ in range(batches):
+        model(torch.from_numpy(maker.batch(rng, batch)[0]))
+    for hook in hooks:
+        hook.remove()
+    for name, (count, total, squares) in sums.items():
+        bn = model.get_submodule(name).bn
+        mean = total / count
+        variance = (squares / count - mean * mean).clamp_min(0)
+        bn.running_mean.copy_(mean.float())
+        bn.running_var.copy_(variance.float())
+        bn.weight.copy_(torch.sqrt(variance + bn.eps).float())
+        bn.bias.add_(mean.float())  # beta was the folded bias
+    return model
+
+
 def learning_rate(step, total, peak, warmup=300):
     if step < warmup:
         return peak * (step + 1) / warmup
@@ -92,7 +130,8 @@ def main(argv=None):
     parser.add_argument("--stop-after-minutes", type=float, default=0,
                         help="write last.pt and stop after this long, to be resumed (default: run to the end)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
-    parser.add_argument("--init", type=Path, help="start from this checkpoint's model (a fresh schedule)")
+    parser.add_argument("--init", type=Path,
+                        help="start from this model (a fresh schedule): a run's .pt, or a shipped nnlite weights file")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     args = parser.parse_args(argv)
 
@@ -130,6 +169,11 @@ def main(argv=None):
         optimiser.load_state_dict(state["optimiser"])
         step, best = state["step"], state["best"]
         say(f"resumed at step {step} (best validation IoU {best:.4f})")
+    elif args.init and args.init.suffix in (".h5", ".npz"):
+        model = model_from_nnlite_weights(args.init, maker, args.batch)
+        if model.arch != ARCHITECTURES[args.arch]:
+            parser.error(f"--init: {args.init} holds another architecture than --arch {args.arch}")
+        optimiser = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     elif args.init:
         model.load_state_dict(torch.load(args.init, weights_only=True)["model"])
     say(f"config {json.dumps({k: str(v) for k, v in vars(args).items()})}; "
