@@ -209,6 +209,13 @@ def _conv_rows_kernel(xbuf, x_first, x_oy, x_ox, height, width, taps, wpack, bia
         b, y = job // height, job % height
         acc = carray(stack_floats(256), (CHANNELS, PIXELS))  # CHANNELS * PIXELS <= 256
         row_in = np.uint64(((b * xc + x_first) * xh + x_oy + y) * xw + x_ox)
+        # the next job's new input row (one below the lowest tap) in every input plane, while this
+        # one computes: C planes are more streams than the hardware prefetcher follows
+        if y + 1 < height:
+            ahead = row_in + np.uint64(xw) + taps[ntaps - 1]
+            for ci in range(cin):
+                for line in range(0, width, 16):
+                    prefetch(xf, ahead + np.uint64(ci) * x_plane + np.uint64(line))
         for cb in range(cblocks):
             kcount = min(CHANNELS, cout - cb * CHANNELS)
             for rb in range(row_blocks):
