@@ -18,6 +18,7 @@ from nnlite.errors import ShapeError
 from nnlite.graph import BoxFilter, Conv2d, Layer, Node, Slot
 from nnlite.ops.feather_combine import _feather_combine_kernel, feather_combine
 from nnlite.ops.multiply import _multiply_kernel
+from nnlite.ops.normalise_channels import _normalise_channels_kernel, normalise_channels
 
 GUIDE_CHANNELS = 11
 
@@ -30,12 +31,17 @@ def feathering_tensors(hidden: int) -> dict:
 
 class Normalise(Layer):
     def __init__(self, mean, std):
-        self.mean = np.asarray(mean, np.float32).reshape(1, 3, 1, 1)
-        self.scale = (1.0 / np.asarray(std, np.float32)).reshape(1, 3, 1, 1)
+        self.mean = np.asarray(mean, np.float32)
+        self.inv_std = (1.0 / np.asarray(std, np.float32)).astype(np.float32)
 
     def run(self, inputs, out):
-        np.subtract(inputs[0].interior, self.mean, out=out)
-        out *= self.scale
+        normalise_channels(inputs[0].interior, self.mean, self.inv_std, out=out)
+
+    def bind(self, inputs, out):
+        if not USE_NUMBA:
+            return super().bind(inputs, out)
+        args = (*out.hw, 3, *inputs[0].window, self.mean, self.inv_std, *out.window)
+        return lambda: _normalise_channels_kernel(*args)
 
 
 class FeatherProducts(Layer):

@@ -168,6 +168,33 @@ def test_activation_add_and_channel_scale(rng, shape, act):
     assert_relative(global_avg_pool(a), global_avg_pool_reference(a), 1e-6, "global_avg_pool")
 
 
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+def test_normalise_channels_in_a_bordered_buffer(rng, shape):
+    from nnlite.ops.normalise_channels import _normalise_channels_numpy, normalise_channels, normalise_channels_reference
+
+    n, c, h, w = shape
+    x = rand(rng, *shape)
+    mean, std = rng.uniform(0.2, 0.6, c).astype(np.float32), rng.uniform(0.1, 0.3, c).astype(np.float32)
+    inv_std = (1 / std).astype(np.float32)
+    want = normalise_channels_reference(x, mean, inv_std)
+    assert_relative(want, (x - mean[None, :, None, None]) / std[None, :, None, None], 1e-6, "reference vs (x - mean) / std")
+    buffer = np.zeros((n, c + 2, h + 2, w + 2), np.float32)  # a slot of a graph buffer: channels 1.., border 1
+    got = normalise_channels(x, mean, inv_std, out=buffer[:, 1:c + 1, 1:-1, 1:-1])
+    assert_relative(got, want, 1e-6, "normalise_channels")
+    assert not buffer[:, 0].any() and not buffer[:, c + 1].any() and not buffer[:, :, 0].any() and not buffer[:, :, :, -1].any()
+    assert_relative(_normalise_channels_numpy(x, mean, inv_std, np.empty_like(x)), want, 1e-6, "normalise_channels numpy")
+
+
+def test_normalise_channels_matches_torch(rng):
+    torch = pytest.importorskip("torch")
+    from nnlite.ops.normalise_channels import normalise_channels
+
+    x = rand(rng, 2, 3, 17, 33)
+    mean, std = np.array([0.485, 0.456, 0.406], np.float32), np.array([0.229, 0.224, 0.225], np.float32)
+    want = (torch.from_numpy(x) - torch.from_numpy(mean)[None, :, None, None]) / torch.from_numpy(std)[None, :, None, None]
+    assert_relative(normalise_channels(x, mean, (1 / std).astype(np.float32)), want.numpy(), 1e-6, "normalise_channels vs torch")
+
+
 def test_in_place_add_and_scale(rng):
     a, b, gate = rand(rng, 1, 4, 6, 5), rand(rng, 1, 4, 6, 5), rand(rng, 1, 4, 1, 1)
     want_add, want_scale = add_reference(a, b, "relu"), channel_scale_reference(b, gate)
