@@ -40,6 +40,15 @@ LANES_SHAPES = [
     (1, 3, 7, 18, 16, 5, 5, 1, (2, 3), 1), # 5x5, uneven padding
 ]
 
+# outputs at least 16 wide with few output channels: the rows kernel's blocks of pixels in fours
+# (<= 4 channels) and pairs (5-8), counts of blocks that do not divide, a dilated filter
+ROWS_SHAPES = [
+    (1, 8, 5, 70, 3, 3, 3, 1, 1, 1),       # the coefficients conv at a width of 4 blocks + 6 columns
+    (2, 11, 4, 50, 8, 3, 3, 1, 1, 1),      # the hidden conv, 3 blocks + 2 columns
+    (1, 6, 3, 33, 6, 3, 3, 1, 2, 2),       # dilated, 6 channels
+    (1, 5, 3, 17, 2, 3, 3, 1, 1, 1),       # 2 channels, one block + 1 column
+]
+
 
 def make_case(rng, n, c, h, w, k, r, s):
     x = rng.standard_normal((n, c, h, w)).astype(np.float32)
@@ -53,7 +62,7 @@ def case_id(case):
     return f"n{n}-{c}to{k}-{h}x{w}-k{r}x{s}-s{st}-p{p}-d{d}".replace(" ", "")
 
 
-@pytest.mark.parametrize("case", MODEL_SHAPES + GENERAL_SHAPES + LANES_SHAPES, ids=case_id)
+@pytest.mark.parametrize("case", MODEL_SHAPES + GENERAL_SHAPES + LANES_SHAPES + ROWS_SHAPES, ids=case_id)
 @pytest.mark.parametrize("relu", [False, True], ids=["linear", "relu"])
 def test_conv2d_matches_reference(rng, case, relu):
     n, c, h, w, k, r, s, stride, padding, dilation = case

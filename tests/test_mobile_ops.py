@@ -107,7 +107,9 @@ def test_depthwise_errors(rng):
 # ---- pointwise conv ----
 # (N, C, H, W, K): 1x1 spatial (the small path), rows shorter than a block, K = 16 + 8, many channels
 POINTWISE_CASES = [(1, 16, 9, 7, 64), (2, 64, 13, 11, 16), (1, 24, 1, 1, 8), (1, 40, 3, 3, 13), (1, 96, 8, 8, 24),
-                   (1, 7, 33, 35, 5), (1, 200, 4, 5, 40), (1, 3, 2, 9, 2), (2, 16, 16, 16, 16)]
+                   (1, 7, 33, 35, 5), (1, 200, 4, 5, 40), (1, 3, 2, 9, 2), (2, 16, 16, 16, 16),
+                   # wide rows: blocks of 16 pixels in pairs and fours, a last channel block of 4 or 8
+                   (1, 12, 5, 70, 3), (2, 8, 4, 17, 2), (1, 10, 3, 50, 20), (1, 6, 6, 40, 8), (1, 32, 3, 33, 24)]
 
 
 @pytest.mark.parametrize("case", POINTWISE_CASES, ids=lambda c: "n{}-{}to{}-{}x{}".format(c[0], c[1], c[4], c[2], c[3]))

@@ -191,6 +191,81 @@ def _conv_pixels_kernel(xbuf, x_first, x_oy, x_ox, height, width, taps, wpack, b
     return obuf
 
 
+@njit(fastmath=True, inline="always")
+def _two_blocks(xf, row_in, width, cin, ntaps, x_plane, taps, wpack, cb, acc, pair, of, row_out, o_plane, bias,
+                sf, row_skip, s_plane, has_skip, code, kcount):
+    """_conv_rows_kernel's row for one block of at most 8 output channels, two blocks of pixels
+    (sums in acc and pair) per pass over the inputs."""
+    row_blocks = (width + PIXELS - 1) // PIXELS
+    for rp in range(0, row_blocks, 2):
+        xa = np.uint64(min(rp * PIXELS, width - PIXELS))
+        xb = np.uint64(min((rp + 1) * PIXELS, width - PIXELS))  # = xa for the last block of an odd count
+        for k in range(8):
+            for q in range(U_PIXELS):
+                acc[k, q] = 0.0
+                pair[k, q] = 0.0
+        for ci in range(cin):
+            for t in range(ntaps):
+                src = row_in + np.uint64(ci) * x_plane + taps[t]
+                wv = wpack[cb, ci, t]
+                w0, w1, w2, w3, w4, w5, w6, w7 = wv[0], wv[1], wv[2], wv[3], wv[4], wv[5], wv[6], wv[7]
+                for q in range(U_PIXELS):
+                    va = xf[src + xa + q]
+                    vb = xf[src + xb + q]
+                    acc[0, q] += w0 * va; acc[1, q] += w1 * va; acc[2, q] += w2 * va; acc[3, q] += w3 * va
+                    acc[4, q] += w4 * va; acc[5, q] += w5 * va; acc[6, q] += w6 * va; acc[7, q] += w7 * va
+                    pair[0, q] += w0 * vb; pair[1, q] += w1 * vb; pair[2, q] += w2 * vb; pair[3, q] += w3 * vb
+                    pair[4, q] += w4 * vb; pair[5, q] += w5 * vb; pair[6, q] += w6 * vb; pair[7, q] += w7 * vb
+        first = cb * CHANNELS
+        write_block(of, row_out + xa, o_plane, acc, bias, first, sf, row_skip + xa, s_plane, has_skip, code, kcount)
+        write_block(of, row_out + xb, o_plane, pair, bias, first, sf, row_skip + xb, s_plane, has_skip, code, kcount)
+
+
+@njit(fastmath=True, inline="always")
+def _four_blocks(xf, row_in, width, cin, ntaps, x_plane, taps, wpack, cb, acc, of, row_out, o_plane, bias,
+                 sf, row_skip, s_plane, has_skip, code, kcount):
+    """_conv_rows_kernel's row for one block of at most 4 output channels (the feathering block's
+    a, b, c; a 2-score head), four blocks of pixels per pass over the inputs: rows 0-3 of acc hold
+    the first block's sums, rows 4-7 the second's, and so on."""
+    row_blocks = (width + PIXELS - 1) // PIXELS
+    for rq in range(0, row_blocks, 4):
+        x0 = np.uint64(min(rq * PIXELS, width - PIXELS))
+        x1 = np.uint64(min((rq + 1) * PIXELS, width - PIXELS))  # past the row's end: its last block again
+        x2 = np.uint64(min((rq + 2) * PIXELS, width - PIXELS))
+        x3 = np.uint64(min((rq + 3) * PIXELS, width - PIXELS))
+        for k in range(16):
+            for q in range(U_PIXELS):
+                acc[k, q] = 0.0
+        for ci in range(cin):
+            for t in range(ntaps):
+                src = row_in + np.uint64(ci) * x_plane + taps[t]
+                wv = wpack[cb, ci, t]
+                w0, w1, w2, w3 = wv[0], wv[1], wv[2], wv[3]
+                for q in range(U_PIXELS):
+                    v0, v1, v2, v3 = xf[src + x0 + q], xf[src + x1 + q], xf[src + x2 + q], xf[src + x3 + q]
+                    acc[0, q] += w0 * v0; acc[1, q] += w1 * v0; acc[2, q] += w2 * v0; acc[3, q] += w3 * v0
+                    acc[4, q] += w0 * v1; acc[5, q] += w1 * v1; acc[6, q] += w2 * v1; acc[7, q] += w3 * v1
+                    acc[8, q] += w0 * v2; acc[9, q] += w1 * v2; acc[10, q] += w2 * v2; acc[11, q] += w3 * v2
+                    acc[12, q] += w0 * v3; acc[13, q] += w1 * v3; acc[14, q] += w2 * v3; acc[15, q] += w3 * v3
+        first = cb * CHANNELS
+        write_block4(of, row_out + x0, o_plane, acc, 0, bias, first, sf, row_skip + x0, s_plane, has_skip, code, kcount)
+        write_block4(of, row_out + x1, o_plane, acc, 4, bias, first, sf, row_skip + x1, s_plane, has_skip, code, kcount)
+        write_block4(of, row_out + x2, o_plane, acc, 8, bias, first, sf, row_skip + x2, s_plane, has_skip, code, kcount)
+        write_block4(of, row_out + x3, o_plane, acc, 12, bias, first, sf, row_skip + x3, s_plane, has_skip, code, kcount)
+
+
+@njit(fastmath=True, inline="always")
+def write_block4(of, dst, o_plane, acc, row, bias, first, sf, res, s_plane, has_skip, code, kcount):
+    """write_block for at most 4 channels whose sums are rows row.. row + 3 of acc (row a constant)."""
+    store_bias_act_row(of, dst, acc, row * 16, bias[first], sf, res, has_skip, code)
+    if kcount > 1:
+        store_bias_act_row(of, dst + o_plane, acc, (row + 1) * 16, bias[first + 1], sf, res + s_plane, has_skip, code)
+    if kcount > 2:
+        store_bias_act_row(of, dst + np.uint64(2) * o_plane, acc, (row + 2) * 16, bias[first + 2], sf, res + np.uint64(2) * s_plane, has_skip, code)
+    if kcount > 3:
+        store_bias_act_row(of, dst + np.uint64(3) * o_plane, acc, (row + 3) * 16, bias[first + 3], sf, res + np.uint64(3) * s_plane, has_skip, code)
+
+
 @njit(parallel=True, fastmath=True)
 def _conv_rows_kernel(xbuf, x_first, x_oy, x_ox, height, width, taps, wpack, bias, cout,
                       sbuf, s_first, s_oy, s_ox, has_skip, code, obuf, o_first, o_oy, o_ox):
@@ -208,6 +283,7 @@ def _conv_rows_kernel(xbuf, x_first, x_oy, x_ox, height, width, taps, wpack, bia
     for job in prange(batch * height):
         b, y = job // height, job % height
         acc = carray(stack_floats(256), (CHANNELS, PIXELS))  # CHANNELS * PIXELS <= 256
+        pair = carray(stack_floats(128), (8, PIXELS))
         row_in = np.uint64(((b * xc + x_first) * xh + x_oy + y) * xw + x_ox)
         # the next job's new input row (one below the lowest tap) in every input plane, while this
         # one computes: C planes are more streams than the hardware prefetcher follows
@@ -218,6 +294,21 @@ def _conv_rows_kernel(xbuf, x_first, x_oy, x_ox, height, width, taps, wpack, bia
                     prefetch(xf, ahead + np.uint64(ci) * x_plane + np.uint64(line))
         for cb in range(cblocks):
             kcount = min(CHANNELS, cout - cb * CHANNELS)
+            if CHANNELS == 16 and 4 < kcount <= 8 and code != SIGMOID:
+                # few output channels (the feathering block's 11->8 and 8->3 convs, a 2-score head):
+                # two blocks of pixels at once, 8 channels x 2 vectors of sums, so that each weight
+                # broadcast serves two multiply-adds and 16 sums hide the multiply-add latency
+                _two_blocks(xf, row_in, width, cin, ntaps, x_plane, taps, wpack, cb, acc, pair,
+                            of, np.uint64(((b * oc + o_first + cb * CHANNELS) * oh + o_oy + y) * ow + o_ox), o_plane, bias,
+                            sf, np.uint64(((b * sc + s_first + cb * CHANNELS) * sh + s_oy + y) * sw + s_ox), s_plane,
+                            has_skip, code, kcount)
+                continue
+            if CHANNELS == 16 and kcount <= 4 and code != SIGMOID:  # the same, four blocks of 4 channels
+                _four_blocks(xf, row_in, width, cin, ntaps, x_plane, taps, wpack, cb, acc,
+                             of, np.uint64(((b * oc + o_first + cb * CHANNELS) * oh + o_oy + y) * ow + o_ox), o_plane, bias,
+                             sf, np.uint64(((b * sc + s_first + cb * CHANNELS) * sh + s_oy + y) * sw + s_ox), s_plane,
+                             has_skip, code, kcount)
+                continue
             for rb in range(row_blocks):
                 x0 = np.uint64(min(rb * PIXELS, width - PIXELS))
                 for k in range(CHANNELS):
