@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnlite._jit import USE_NUMBA
+from nnlite._jit import kernels_on
 from nnlite.errors import ShapeError
 from nnlite.graph import BoxFilter, Conv2d, Layer, Node, Slot
 from nnlite.ops.feather_combine import _feather_combine_kernel, feather_combine
@@ -38,7 +38,7 @@ class Normalise(Layer):
         normalise_channels(inputs[0].interior, self.mean, self.inv_std, out=out)
 
     def bind(self, inputs, out):
-        if not USE_NUMBA:
+        if not kernels_on():
             return super().bind(inputs, out)
         args = (*out.hw, 3, *inputs[0].window, self.mean, self.inv_std, *out.window)
         return lambda: _normalise_channels_kernel(*args)
@@ -58,7 +58,7 @@ class FeatherProducts(Layer):
         np.multiply(image, s_f, out=out[:, 3:6])
 
     def bind(self, inputs, out):
-        if not USE_NUMBA:
+        if not kernels_on():
             return super().bind(inputs, out)
         guide, first, oy, ox = inputs[0].window
         (h, w), o_first = out.hw, out.slot.first
@@ -82,7 +82,7 @@ class FeatherCombine(Layer):
         feather_combine(inputs[0].interior, inputs[1].interior, out=out)
 
     def bind(self, inputs, out):
-        if not USE_NUMBA:
+        if not kernels_on():
             return super().bind(inputs, out)
         args = (*out.hw, *inputs[0].window, *inputs[1].window, *out.window)
         return lambda: _feather_combine_kernel(*args)

@@ -76,6 +76,9 @@ def build_parser(prog: str = "python -m matting.infer") -> argparse.ArgumentPars
                         "as wide: more accurate on portraits, about 2x slower) or fdm-people-256 (sees the whole frame: "
                         "full-body photos, groups, people small in the frame); or an nnlite weights file of either "
                         "family (default: %(default)s)")
+    p.add_argument("--compile-now", action="store_true",
+                   help="on a CPU's first run, compile the engine's kernels before the first image (20-40 s) instead "
+                        "of running on the slower NumPy paths while they compile in the background")
     p.add_argument("--recursive", action="store_true", help="also process images in sub-folders")
     p.add_argument("--max-pixels", type=float, default=120e6, help="refuse images larger than this (default: %(default).0f)")
     p.add_argument("--json", nargs="?", const="-", metavar="PATH",
@@ -181,6 +184,33 @@ def image_jobs(args, types):
     return jobs, skipped
 
 
+def start_background_compile(args, say):
+    """On a CPU's first run (the kernels not in Numba's cache): the NumPy paths for now, the kernels
+    compiling in another process (matting/warmup.py). Returns that process's Warmup, or None."""
+    import nnlite
+    from matting.warmup import Warmup, background_wanted
+
+    if not nnlite.kernels_on() or args.compile_now or not background_wanted():
+        return None
+    warmup = Warmup()
+    if warmup.ready() or not warmup.start(args.weights, args.size):
+        return None
+    nnlite.use_kernels(False)
+    say("first run on this CPU: the engine's kernels compile in the background (about 30 s, once); until they are "
+        "ready this run uses the slower NumPy paths (--compile-now waits for them instead)")
+    return warmup
+
+
+def kernels_when_ready(matter, say) -> None:
+    """Between images and frames: the kernels from here on once the background compile is done."""
+    if matter.warmup is not None and matter.warmup.ready():
+        import nnlite
+
+        nnlite.use_kernels(True)
+        matter.warmup = None
+        say("the engine's kernels are ready: using them from here on")
+
+
 def run_images(args, matter, types, background, say) -> int:
     from matting.io import VIDEO_SUFFIXES, read_image, write_image
 
@@ -203,6 +233,7 @@ def run_images(args, matter, types, background, say) -> int:
             t0 = time.perf_counter()
             image = read_image(source, int(args.max_pixels))
             matter.timings.add("decode", time.perf_counter() - t0)
+            kernels_when_ready(matter, say)
             alpha = matter.predict(image)
             for kind, out in outs.items():
                 t0 = time.perf_counter()
@@ -363,6 +394,7 @@ def run_video(args, matter, types, background, say, source=None, outs=None) -> i
                     finished.put(("repeat", None, item.pts))
                 continue
             frame = item.image
+            kernels_when_ready(matter, say)
             small, rgb01, _ = matter.predict_small(frame)
             if previous_small is not None and args.smooth > 0:
                 small = args.smooth * previous_small + (1 - args.smooth) * small
@@ -476,6 +508,7 @@ def main(argv=None, prog: str = "python -m matting.infer") -> int:
         matter = Matter(args.weights, size=args.size, refine=args.refine, threads=args.threads)
         load_seconds = time.perf_counter() - t0
         matter.video = None
+        matter.warmup = start_background_compile(args, say)
         from nnlite._jit import CompileWatch
 
         compiles = CompileWatch(lambda name: say("compiling the engine's kernels for this CPU: first run only, "

@@ -17,6 +17,24 @@ if os.environ.get("NNLITE_DISABLE_NUMBA", "") not in ("1", "true", "yes"):
         pass
 
 
+_kernels = {"on": USE_NUMBA}
+
+
+def kernels_on() -> bool:
+    """Whether ops run their Numba kernels now: Numba is there and use_kernels did not turn them off."""
+    return _kernels["on"]
+
+
+def use_kernels(on: bool) -> None:
+    """Numba kernels (on, where Numba is installed) or the NumPy paths (off) for the calls that follow.
+
+    Why a switch: the kernels take 20-40 s to compile on a machine's first run and the NumPy paths
+    none, at 10-20x their time per image; the command line runs its first images on the NumPy
+    paths while another process compiles the kernels into Numba's cache (matting/warmup.py).
+    Graphs plan again when this changes (nnlite.graph keys its plans by it)."""
+    _kernels["on"] = bool(on) and USE_NUMBA
+
+
 def _allow_512_bit_vectors() -> bool:
     """LLVM tunes AVX-512 Intel cores to prefer 256-bit vectors (older Xeons lose clock speed on
     wider ones); the wide conv kernel ran 15-25 % faster with full-width vectors in bench.ops when

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from nnlite._jit import USE_NUMBA
+from nnlite._jit import kernels_on
 from nnlite.errors import ShapeError
 from nnlite.ops import box_filter, conv2d_padded, max_pool2d, resize_bilinear, softmax
 from nnlite.ops.activation import _activation_window_kernel, activation, activation_code, activation_numpy
@@ -287,7 +287,7 @@ class Add(Layer):
         activation_numpy(out, self.activation, out)
 
     def bind(self, inputs, out):
-        if not USE_NUMBA:
+        if not kernels_on():
             return super().bind(inputs, out)
         (h, w), c = out.hw, out.slot.count
         args = (h, w, c, *inputs[0].window, *inputs[1].window, self.code, *out.window)
@@ -340,7 +340,7 @@ class ChannelScale(Layer):
         channel_scale(inputs[0].interior, np.ascontiguousarray(inputs[1].interior), self.activation, out=out)
 
     def bind(self, inputs, out):
-        if not USE_NUMBA:
+        if not kernels_on():
             return super().bind(inputs, out)
         (h, w), c = out.hw, out.slot.count
         gate = inputs[1].interior
@@ -357,13 +357,13 @@ class Activation(Layer):
 
     def run(self, inputs, out):
         src = inputs[0].interior
-        if USE_NUMBA and src.flags.c_contiguous and out.flags.c_contiguous:
+        if kernels_on() and src.flags.c_contiguous and out.flags.c_contiguous:
             activation(src, self.name, out=out)
         else:
             activation_numpy(src, self.name, out)
 
     def bind(self, inputs, out):
-        if not USE_NUMBA:
+        if not kernels_on():
             return super().bind(inputs, out)
         args = (*out.hw, out.slot.count, *inputs[0].window, activation_code(self.name), *out.window)
         return lambda: _activation_window_kernel(*args)
@@ -453,7 +453,7 @@ class Graph:
     def _planned(self, batch: int, height: int, width: int):
         """(buffers, steps) for this input size: steps are the nodes bound to the buffers, so that
         a frame pays for no argument work that does not change between frames."""
-        key = (batch, height, width)
+        key = (batch, height, width, kernels_on())
         if key not in self._plans:
             if len(self._plans) >= 4:  # a video keeps one size; a folder of photos must not grow memory
                 self._plans.pop(next(iter(self._plans)))

@@ -5,6 +5,9 @@ import numpy as np
 import pytest
 
 TORCH_MISSING = importlib.util.find_spec("torch") is None
+# the command line compiles nnlite's kernels in the foreground here, as the tests expect, instead
+# of starting a background compile on a cold cache (matting/warmup.py; tests/test_warmup.py tests it)
+os.environ.setdefault("FDM_KERNELS", "now")
 
 
 def pytest_configure(config):

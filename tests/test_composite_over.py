@@ -19,7 +19,7 @@ def test_matches_the_reference_exactly(rng, shape, kind, monkeypatch):
     background = rng.integers(0, 256, (*shape, 3), dtype=np.uint8) if kind == "image" else (0, 255, 17)
     want = composite_over_reference(image, alpha, background)
     np.testing.assert_array_equal(composite_over(image, alpha, background), want)
-    monkeypatch.setattr(module, "USE_NUMBA", False)  # the NumPy fallback, in bands
+    monkeypatch.setattr(module, "kernels_on", lambda: False)  # the NumPy fallback, in bands
     monkeypatch.setattr(module, "BAND_ROWS", 4)
     np.testing.assert_array_equal(composite_over(image, alpha, background), want)
 

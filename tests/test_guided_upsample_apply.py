@@ -23,7 +23,7 @@ def test_kernel_fallback_and_reference_agree(rng, small, full, monkeypatch):
     image = rng.integers(0, 256, (*full, 3), dtype=np.uint8)
     want = guided_upsample_apply_reference(a, b, image)
     assert np.abs(guided_upsample_apply(a, b, image) - want).max() <= 1e-6
-    monkeypatch.setattr(module, "USE_NUMBA", False)
+    monkeypatch.setattr(module, "kernels_on", lambda: False)
     monkeypatch.setattr(module, "BAND_ROWS", 5)
     assert np.abs(guided_upsample_apply(a, b, image) - want).max() <= 1e-6
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnlite._jit import USE_NUMBA, njit, prange
+from nnlite._jit import kernels_on, njit, prange
 from nnlite.errors import ShapeError
 from nnlite.ops._checks import require_out
 from nnlite.ops.exp import exp_float32
@@ -128,6 +128,6 @@ def activation(x, name: str, out=None):
         raise ShapeError(f"activation: expected a float32 numpy array, got {getattr(x, 'dtype', type(x).__name__)}")
     code = activation_code(name)
     out = require_out(out, x.shape)
-    if USE_NUMBA and x.flags.c_contiguous and out.flags.c_contiguous:
+    if kernels_on() and x.flags.c_contiguous and out.flags.c_contiguous:
         return _activation_kernel(x, code, out)
     return activation_numpy(x, name, out)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnlite._jit import USE_NUMBA, njit, prange
+from nnlite._jit import kernels_on, njit, prange
 from nnlite.errors import ShapeError
 from nnlite.ops._checks import as_window, require_array, require_out
 from nnlite.ops.activation import activate, activation_code, activation_numpy, activation_reference
@@ -44,7 +44,7 @@ def add(a, b, activation="none", out=None):
         raise ShapeError(f"add: shapes {a.shape} and {b.shape} differ")
     code = activation_code(activation)
     out = require_out(out, a.shape)
-    if not USE_NUMBA:
+    if not kernels_on():
         np.add(a, b, out=out)
         return activation_numpy(out, activation, out)
     n, c, h, w = a.shape

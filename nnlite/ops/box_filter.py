@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnlite._jit import USE_NUMBA, njit, prange
+from nnlite._jit import kernels_on, njit, prange
 from nnlite.errors import ShapeError
 from nnlite.ops._checks import require_array, require_out
 
@@ -128,7 +128,7 @@ def box_filter(x, radius, out=None):
     if int(radius) != radius or radius < 0:
         raise ShapeError(f"box_filter: radius must be an integer >= 0, got {radius!r}")
     out = require_out(out, x.shape)
-    if not USE_NUMBA:
+    if not kernels_on():
         return _box_filter_numpy(x, int(radius), out)
     if radius <= SMALL_RADIUS:
         return _box_filter_small_kernel(x, int(radius), out)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnlite._jit import USE_NUMBA, njit, prange
+from nnlite._jit import kernels_on, njit, prange
 from nnlite.errors import ShapeError
 from nnlite.ops._checks import as_window, require_array, require_out
 from nnlite.ops.activation import activate, activation_code, activation_numpy, activation_reference
@@ -44,7 +44,7 @@ def channel_scale(x, gate, activation="sigmoid", out=None):
         raise ShapeError(f"gate: expected shape {(n, c, 1, 1)}, got {gate.shape}")
     code = activation_code(activation)
     out = require_out(out, x.shape)
-    if not USE_NUMBA:
+    if not kernels_on():
         np.multiply(x, activation_numpy(gate.copy(), activation, np.empty_like(gate)), out=out)
         return out
     _channel_scale_kernel(h, w, c, *as_window(x), np.ascontiguousarray(gate), code, *as_window(out))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnlite._jit import USE_NUMBA, njit, prange
+from nnlite._jit import kernels_on, njit, prange
 from nnlite.errors import ShapeError
 
 
@@ -65,7 +65,7 @@ def composite_over(image, alpha, background, out=None):
         out = np.empty_like(image)
     elif out.shape != image.shape or out.dtype != np.uint8:
         raise ShapeError(f"composite_over: out must be {image.shape} uint8, got {out.shape} {out.dtype}")
-    if USE_NUMBA:
+    if kernels_on():
         return _composite_over_kernel(np.ascontiguousarray(image), np.ascontiguousarray(alpha), np.ascontiguousarray(back),
                                       colour, use_colour, out)
     for y0 in range(0, h, BAND_ROWS):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnlite._jit import USE_NUMBA, njit, prange
+from nnlite._jit import kernels_on, njit, prange
 from nnlite.errors import ShapeError
 from nnlite.ops._checks import require_array, require_out
 
@@ -46,7 +46,7 @@ def concat(tensors, out=None):
     out = require_out(out, concat_output_shape([t.shape for t in tensors]))
     offset = 0
     for t in tensors:
-        if USE_NUMBA:
+        if kernels_on():
             _copy_channels_kernel(t, out, offset)
         else:
             out[:, offset: offset + t.shape[1]] = t

@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnlite._jit import USE_NUMBA, VECTORS_512_BIT, carray, njit, prange, stack_floats
+from nnlite._jit import VECTORS_512_BIT, carray, kernels_on, njit, prange, stack_floats
 from nnlite.errors import ShapeError
 from nnlite.ops._checks import as_window, check_window, pair, require_array, require_out
 from nnlite.ops.conv_pixels import CHANNELS as PIXEL_BLOCK_CHANNELS
@@ -270,7 +270,7 @@ def conv2d_kernel_name(weight_shape, stride=1, dilation=1, out_width=1):
     """The kernel conv2d runs for a layer: "lanes", "pixels", "wide", "rows" or "numpy" (benchmarks print it)."""
     cout, _, kh, kw = weight_shape
     (sh, sw), (dh, dw) = pair("stride", stride), pair("dilation", dilation)
-    if not USE_NUMBA:
+    if not kernels_on():
         return "numpy"
     if sh == sw == 1 and PIXELS_MIN_CHANNELS <= cout < LANES_MIN_CHANNELS:
         return "pixels"

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnlite._jit import USE_NUMBA, njit, prange
+from nnlite._jit import kernels_on, njit, prange
 from nnlite.errors import ShapeError
 from nnlite.ops._checks import as_window, check_window, pair, require_array, require_out
 from nnlite.ops.activation import activate_span, activation_code, activation_numpy, activation_reference
@@ -220,7 +220,7 @@ def _depthwise_numpy(xpad, first_channel, weight, bias, oy, ox, sh, sw, dh, dw, 
 
 
 def depthwise_conv2d_kernel_name(weight_shape) -> str:
-    if not USE_NUMBA:
+    if not kernels_on():
         return "numpy"
     return "3x3" if tuple(weight_shape[2:]) == (3, 3) else "rows"
 

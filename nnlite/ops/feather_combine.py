@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnlite._jit import USE_NUMBA, njit, prange
+from nnlite._jit import kernels_on, njit, prange
 from nnlite.errors import ShapeError
 from nnlite.ops._checks import as_window, require_array, require_out
 
@@ -47,7 +47,7 @@ def feather_combine(coefficients, scores, out=None):
     if three != 3 or scores.shape != (n, 2, h, w):
         raise ShapeError(f"feather_combine: coefficients {coefficients.shape} and scores {scores.shape} do not pair up")
     out = require_out(out, (n, 1, h, w))
-    if not USE_NUMBA:
+    if not kernels_on():
         np.multiply(coefficients[:, 0:1], scores[:, 1:2], out=out)
         out += coefficients[:, 1:2] * scores[:, 0:1]
         out += coefficients[:, 2:3]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnlite._jit import USE_NUMBA, njit, prange
+from nnlite._jit import kernels_on, njit, prange
 from nnlite.ops._checks import as_window, require_array, require_out
 
 
@@ -39,7 +39,7 @@ def global_avg_pool(x, out=None):
     require_array("x", x, 4, "N x C x H x W")
     n, c, h, w = x.shape
     out = require_out(out, (n, c, 1, 1))
-    if not USE_NUMBA:
+    if not kernels_on():
         out[...] = x.mean(axis=(2, 3), keepdims=True, dtype=np.float64)
         return out
     return _global_avg_pool_kernel(h, w, c, *as_window(x), out)

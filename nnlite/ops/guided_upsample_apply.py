@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnlite._jit import USE_NUMBA, njit, prange
+from nnlite._jit import kernels_on, njit, prange
 from nnlite.errors import ShapeError
 
 BAND_ROWS = 256  # the NumPy fallback's float temporaries stay small on huge photos
@@ -90,7 +90,7 @@ def guided_upsample_apply(mean_a, mean_b, image, out=None):
         raise ShapeError(f"guided_upsample_apply: out must be {height} x {width} float32, got {out.shape} {out.dtype}")
     y0, y1, ty = _axis(height, mean_a.shape[0])
     x0, x1, tx = _axis(width, mean_a.shape[1])
-    if USE_NUMBA:
+    if kernels_on():
         return _guided_upsample_apply_kernel(np.ascontiguousarray(mean_a), np.ascontiguousarray(mean_b),
                                              np.ascontiguousarray(image), y0, y1, ty.astype(np.float32),
                                              x0, x1, tx.astype(np.float32), out)

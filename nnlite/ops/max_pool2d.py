@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnlite._jit import USE_NUMBA, njit, prange
+from nnlite._jit import kernels_on, njit, prange
 from nnlite.errors import ShapeError
 from nnlite.ops._checks import pair, require_array, require_out
 
@@ -95,7 +95,7 @@ def max_pool2d(x, kernel_size, stride=None, padding=0, out=None):
     if shape[2] < 1 or shape[3] < 1:
         raise ShapeError(f"max_pool2d: a {x.shape[2]}x{x.shape[3]} input is smaller than the {kh}x{kw} window")
     out = require_out(out, shape)
-    if USE_NUMBA:
+    if kernels_on():
         if kh == kw == sh == sw == 2 and ph == pw == 0:
             return _max_pool2x2_kernel(x, out)
         return _max_pool2d_kernel(x, kh, kw, sh, sw, ph, pw, out)

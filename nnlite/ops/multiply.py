@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnlite._jit import USE_NUMBA, njit, prange
+from nnlite._jit import kernels_on, njit, prange
 from nnlite.errors import ShapeError
 from nnlite.ops._checks import as_window, require_array, require_out
 
@@ -44,7 +44,7 @@ def multiply(a, b, out=None):
     if b.shape not in ((n, c, h, w), (n, 1, h, w)):
         raise ShapeError(f"multiply: b has shape {b.shape}; expected {(n, c, h, w)} or {(n, 1, h, w)}")
     out = require_out(out, a.shape)
-    if not USE_NUMBA:
+    if not kernels_on():
         np.multiply(a, b, out=out)
         return out
     _multiply_kernel(h, w, c, *as_window(a), *as_window(b), 1 if b.shape[1] == c else 0, *as_window(out))

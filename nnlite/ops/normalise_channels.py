@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnlite._jit import USE_NUMBA, njit, prange
+from nnlite._jit import kernels_on, njit, prange
 from nnlite.errors import ShapeError
 from nnlite.ops._checks import as_window, require_array, require_out
 
@@ -48,7 +48,7 @@ def normalise_channels(x, mean, inv_std, out=None):
     if mean.shape[0] != x.shape[1] or inv_std.shape[0] != x.shape[1]:
         raise ShapeError(f"normalise_channels: {x.shape[1]} channels, {mean.shape[0]} means and {inv_std.shape[0]} scales")
     out = require_out(out, x.shape)
-    if not USE_NUMBA:
+    if not kernels_on():
         return _normalise_channels_numpy(x, mean, inv_std, out)
     _normalise_channels_kernel(x.shape[2], x.shape[3], x.shape[1], *as_window(x), mean, inv_std, *as_window(out))
     return out

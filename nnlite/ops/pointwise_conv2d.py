@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnlite._jit import USE_NUMBA, njit, prange
+from nnlite._jit import kernels_on, njit, prange
 from nnlite.errors import ShapeError
 from nnlite.ops._checks import as_window, pair, require_array, require_out
 from nnlite.ops.activation import activate, activation_code, activation_numpy, activation_reference
@@ -67,7 +67,7 @@ def _pointwise_numpy(xpad, first_channel, oy, ox, height, width, weight, bias, s
 
 
 def pointwise_kernel_name(height, width, input_pitch) -> str:
-    if not USE_NUMBA:
+    if not kernels_on():
         return "numpy"
     return "block" if (height - 1) * input_pitch + width >= PIXELS else "small"
 

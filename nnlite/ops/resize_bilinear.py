@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 
-from nnlite._jit import USE_NUMBA, njit, prange
+from nnlite._jit import kernels_on, njit, prange
 from nnlite.errors import ShapeError
 from nnlite.ops._checks import pair, require_array, require_out
 
@@ -96,6 +96,6 @@ def resize_bilinear(x, size=None, scale_factor=None, align_corners=False, out=No
     y0, y1, ty = source_coordinates(x.shape[2], shape[2], align_corners, fy)
     x0, x1, tx = source_coordinates(x.shape[3], shape[3], align_corners, fx)
     out = require_out(out, shape)
-    if USE_NUMBA:
+    if kernels_on():
         return _resize_bilinear_kernel(x, y0, y1, ty, x0, x1, tx, out)
     return _resize_bilinear_numpy(x, y0, y1, ty, x0, x1, tx, out)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnlite._jit import USE_NUMBA, njit, prange
+from nnlite._jit import kernels_on, njit, prange
 from nnlite.errors import ShapeError
 from nnlite.ops._checks import as_window, require_array, require_out
 from nnlite.ops.activation import activate, activate_span, activation_code, activation_numpy, activation_reference
@@ -104,7 +104,7 @@ class ResizeBilinearAddPlan:
         self.activation, self.code = activation, activation_code(activation)
 
     def run(self, x, skip, out):
-        if not USE_NUMBA:
+        if not kernels_on():
             up = np.empty(out.shape, np.float32)
             _resize_bilinear_numpy(x, *self.tables, up)
             up += skip

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnlite._jit import USE_NUMBA, njit, prange
+from nnlite._jit import kernels_on, njit, prange
 from nnlite.errors import ShapeError
 from nnlite.ops._checks import as_window, require_array, require_out
 from nnlite.ops.exp import exp_float32
@@ -70,7 +70,7 @@ class ResizeSoftmax2Plan:
         self.tables = resize_softmax2_tables(in_hw, out_hw, scale_factor)
 
     def run(self, logits, out):
-        if not USE_NUMBA:
+        if not kernels_on():
             resized = np.empty(out.shape, np.float32)
             _resize_bilinear_numpy(logits, *self.tables, resized)
             return _softmax_numpy(resized, out)

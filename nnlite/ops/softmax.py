@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnlite._jit import USE_NUMBA, njit, prange
+from nnlite._jit import kernels_on, njit, prange
 from nnlite.ops._checks import require_array, require_out
 from nnlite.ops.exp import exp_float32
 
@@ -70,6 +70,6 @@ def _softmax_numpy(x, out):
 def softmax(x, out=None):
     require_array("x", x, 4, "N x C x H x W")
     out = require_out(out, x.shape)
-    if not USE_NUMBA:
+    if not kernels_on():
         return _softmax_numpy(x, out)
     return _softmax2_kernel(x, out) if x.shape[1] == 2 else _softmax_kernel(x, out)
