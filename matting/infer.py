@@ -50,7 +50,7 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def build_parser(prog: str = "python -m matting.infer") -> argparse.ArgumentParser:
-    from matting import __version__, resolve_weights
+    from matting import DEFAULT_NETWORK, __version__, resolve_weights
 
     p = OneLineParser(prog=prog, description=__doc__, epilog=EPILOG,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -65,17 +65,18 @@ def build_parser(prog: str = "python -m matting.infer") -> argparse.ArgumentPars
                    help="comma-separated list of: alpha (8-bit matte), rgba (cut-out PNG), composite (over "
                         "--background), blur (background blurred) (default: %(default)s)")
     p.add_argument("--background", default="#00ff00", help="composite background: #rrggbb, r,g,b or an image file (default: %(default)s)")
-    p.add_argument("--size", type=int, help="inference long side in pixels (default: the weights file's own: 128 for fdm-128)")
+    p.add_argument("--size", type=int, help="inference long side in pixels (default: the weights file's own: 256 for "
+                                            "fdm-people-256, 128 for fdm-128)")
     p.add_argument("--refine", choices=("guided", "none"), default="guided",
                    help="full-resolution matte: fast guided upsampling or plain bilinear (default: %(default)s)")
     p.add_argument("--threads", type=positive_int,
                    help=f"compute threads (default: all cores, {os.cpu_count()}, for images; half of them for videos, "
                         f"whose decoding and encoding run threads of their own)")
-    p.add_argument("--weights", default="fdm-128", type=resolve_weights,
-                   help="a shipped network: fdm-128 (the paper's, for head-and-shoulders portraits), fdm-128-g32 (twice "
-                        "as wide: more accurate on portraits, about 2x slower) or fdm-people-256 (sees the whole frame: "
-                        "full-body photos, groups, people small in the frame); or an nnlite weights file of either "
-                        "family (default: %(default)s)")
+    p.add_argument("--weights", default=DEFAULT_NETWORK, type=resolve_weights,
+                   help="a shipped network: fdm-people-256 (sees the whole frame: portraits, full-body photos, groups, "
+                        "people small in the frame), fdm-128 (the paper's, for head-and-shoulders portraits only, about "
+                        "2x faster) or fdm-128-g32 (fdm-128 twice as wide: more accurate on portraits); or an nnlite "
+                        "weights file of either family (default: %(default)s)")
     p.add_argument("--compile-now", action="store_true",
                    help="on a CPU's first run, compile the engine's kernels before the first image (20-40 s) instead "
                         "of running on the slower NumPy paths while they compile in the background")

@@ -10,7 +10,7 @@ import pytest
 from conftest import assert_close
 
 import nnlite
-from matting import DEFAULT_WEIGHTS
+from matting import DEFAULT_WEIGHTS, SHIPPED_WEIGHTS
 from nnlite.ops import box_filter, conv2d, max_pool2d, resize_bilinear, softmax
 from nnlite.ops.box_filter import box_filter_reference
 from nnlite.ops.conv2d import conv2d_reference
@@ -75,8 +75,11 @@ def test_mobile_ops_small(rng):
 
 
 def test_shipped_weights_load():
-    weights = load_weights(DEFAULT_WEIGHTS)  # the .npz twin where h5py is missing
-    assert weights.attrs["model"] == "fast-deep-matting" and len(weights.tensors) == 16
+    for name, path in SHIPPED_WEIGHTS.items():  # the .npz twins where h5py is missing
+        weights = load_weights(path)
+        assert weights.attrs["model"] in ("fast-deep-matting", "fdm-encoder-decoder"), name
+    assert len(load_weights(SHIPPED_WEIGHTS["fdm-128"]).tensors) == 16
+    assert load_weights(DEFAULT_WEIGHTS).attrs["model"] == "fdm-encoder-decoder"
 
 
 def test_cli_on_the_example(tmp_path):
