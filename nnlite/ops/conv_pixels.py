@@ -194,7 +194,7 @@ def _conv_pixels_kernel(xbuf, x_first, x_oy, x_ox, height, width, taps, wpack, b
 @njit(fastmath=True, inline="always")
 def _two_blocks(xf, row_in, width, cin, ntaps, x_plane, taps, wpack, cb, acc, pair, of, row_out, o_plane, bias,
                 sf, row_skip, s_plane, has_skip, code, kcount):
-    """_conv_rows_kernel's row for one block of at most 8 output channels, two blocks of pixels
+    """_pixel_rows_kernel's row for one block of at most 8 output channels, two blocks of pixels
     (sums in acc and pair) per pass over the inputs."""
     row_blocks = (width + PIXELS - 1) // PIXELS
     for rp in range(0, row_blocks, 2):
@@ -224,7 +224,7 @@ def _two_blocks(xf, row_in, width, cin, ntaps, x_plane, taps, wpack, cb, acc, pa
 @njit(fastmath=True, inline="always")
 def _four_blocks(xf, row_in, width, cin, ntaps, x_plane, taps, wpack, cb, acc, of, row_out, o_plane, bias,
                  sf, row_skip, s_plane, has_skip, code, kcount):
-    """_conv_rows_kernel's row for one block of at most 4 output channels (the feathering block's
+    """_pixel_rows_kernel's row for one block of at most 4 output channels (the feathering block's
     a, b, c; a 2-score head), four blocks of pixels per pass over the inputs: rows 0-3 of acc hold
     the first block's sums, rows 4-7 the second's, and so on."""
     row_blocks = (width + PIXELS - 1) // PIXELS
@@ -267,7 +267,7 @@ def write_block4(of, dst, o_plane, acc, row, bias, first, sf, res, s_plane, has_
 
 
 @njit(parallel=True, fastmath=True)
-def _conv_rows_kernel(xbuf, x_first, x_oy, x_ox, height, width, taps, wpack, bias, cout,
+def _pixel_rows_kernel(xbuf, x_first, x_oy, x_ox, height, width, taps, wpack, bias, cout,
                       sbuf, s_first, s_oy, s_ox, has_skip, code, obuf, o_first, o_oy, o_ox):
     """The same contract as _conv_pixels_kernel, for outputs at least PIXELS wide: a job is one
     output row, walked in blocks of PIXELS (the last one moved left to end at the row's end) for
@@ -357,4 +357,4 @@ def _conv_rows_kernel(xbuf, x_first, x_oy, x_ox, height, width, taps, wpack, bia
 def pixels_kernel_for(width: int):
     """The kernel for an output this wide: whole-row blocks from PIXELS up, else one flat run
     across rows (planes of 8x8 at 1/32 of the input still fill vectors)."""
-    return _conv_rows_kernel if width >= PIXELS else _conv_pixels_kernel
+    return _pixel_rows_kernel if width >= PIXELS else _conv_pixels_kernel
