@@ -25,17 +25,47 @@ def composite_over_reference(image, alpha, background):
 
 
 # fastmath is off: a contracted multiply-add rounds differently, and a level that lands on .5 then
-# comes out one step away from the reference
+# comes out one step away from the reference. One kernel per kind of background, each a loop over a
+# row's pixels with the three channels written out and flat uint64 indices: LLVM then vectorises it
+# with interleaved loads and stores (a branch on the background's kind or a loop over the channels
+# inside kept it scalar: 8-10 ms at 1080p on one AVX-512 core, against 2-3 ms)
 @njit(parallel=True)
-def _composite_over_kernel(image, alpha, back, colour, use_colour, out):
+def _composite_over_colour_kernel(image, alpha, colour, out):
     height, width = alpha.shape
+    fi, fa, fo = image.reshape(-1), alpha.reshape(-1), out.reshape(-1)
+    b0, b1, b2 = colour[0], colour[1], colour[2]
+    zero, top, half = np.float32(0.0), np.float32(255.0), np.float32(0.5)
     for y in prange(height):
-        for x in range(width):
-            a = alpha[y, x]
-            for c in range(3):
-                b = colour[c] if use_colour else np.float32(back[y, x, c])
-                v = b + a * (np.float32(image[y, x, c]) - b) + np.float32(0.5)
-                out[y, x, c] = np.uint8(min(max(v, np.float32(0.0)), np.float32(255.0)))
+        row = np.uint64(y * width)
+        for x in range(np.uint64(width)):
+            a = fa[row + x]
+            i = (row + x) * np.uint64(3)
+            v0 = b0 + a * (np.float32(fi[i]) - b0) + half
+            v1 = b1 + a * (np.float32(fi[i + np.uint64(1)]) - b1) + half
+            v2 = b2 + a * (np.float32(fi[i + np.uint64(2)]) - b2) + half
+            fo[i] = np.uint8(min(max(v0, zero), top))
+            fo[i + np.uint64(1)] = np.uint8(min(max(v1, zero), top))
+            fo[i + np.uint64(2)] = np.uint8(min(max(v2, zero), top))
+    return out
+
+
+@njit(parallel=True)
+def _composite_over_image_kernel(image, alpha, back, out):
+    height, width = alpha.shape
+    fi, fa, fb, fo = image.reshape(-1), alpha.reshape(-1), back.reshape(-1), out.reshape(-1)
+    zero, top, half = np.float32(0.0), np.float32(255.0), np.float32(0.5)
+    for y in prange(height):
+        row = np.uint64(y * width)
+        for x in range(np.uint64(width)):
+            a = fa[row + x]
+            i = (row + x) * np.uint64(3)
+            b0, b1, b2 = np.float32(fb[i]), np.float32(fb[i + np.uint64(1)]), np.float32(fb[i + np.uint64(2)])
+            v0 = b0 + a * (np.float32(fi[i]) - b0) + half
+            v1 = b1 + a * (np.float32(fi[i + np.uint64(1)]) - b1) + half
+            v2 = b2 + a * (np.float32(fi[i + np.uint64(2)]) - b2) + half
+            fo[i] = np.uint8(min(max(v0, zero), top))
+            fo[i + np.uint64(1)] = np.uint8(min(max(v1, zero), top))
+            fo[i + np.uint64(2)] = np.uint8(min(max(v2, zero), top))
     return out
 
 
@@ -65,9 +95,11 @@ def composite_over(image, alpha, background, out=None):
         out = np.empty_like(image)
     elif out.shape != image.shape or out.dtype != np.uint8:
         raise ShapeError(f"composite_over: out must be {image.shape} uint8, got {out.shape} {out.dtype}")
-    if kernels_on():
-        return _composite_over_kernel(np.ascontiguousarray(image), np.ascontiguousarray(alpha), np.ascontiguousarray(back),
-                                      colour, use_colour, out)
+    if kernels_on() and out.flags.c_contiguous:
+        image, alpha = np.ascontiguousarray(image), np.ascontiguousarray(alpha)
+        if use_colour:
+            return _composite_over_colour_kernel(image, alpha, colour, out)
+        return _composite_over_image_kernel(image, alpha, np.ascontiguousarray(back), out)
     for y0 in range(0, h, BAND_ROWS):
         y1 = min(h, y0 + BAND_ROWS)
         out[y0:y1] = composite_over_reference(image[y0:y1], alpha[y0:y1], colour if use_colour else back[y0:y1])
