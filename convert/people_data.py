@@ -128,7 +128,7 @@ def render_background(rng: np.random.Generator, size=CACHE_LONG_SIDE) -> np.ndar
         noise = rng.normal(0, rng.uniform(1, 6), image.shape)
         return np.clip(image + noise, 0, 255).astype(np.uint8)
     for _ in range(rng.integers(1, 4)):
-        kind = rng.choice(["tiles", "shelves", "banner", "banner", "signs", "stripes", "shapes"])
+        kind = rng.choice(["tiles", "shelves", "banner", "banner", "signs", "stripes", "shapes", "flag", "flag"])
         if kind == "tiles":
             step = int(rng.integers(12, 60))
             for v in range(0, size, step):
@@ -153,6 +153,8 @@ def render_background(rng: np.random.Generator, size=CACHE_LONG_SIDE) -> np.ndar
                 w, h = (int(v) for v in rng.integers(40, 200, 2))
                 cv2.rectangle(image, (x0, y0), (x0 + w, y0 + h), colour(), -1)
                 _text(image, rng, y0 + h * 2 // 3, colour(), big=False, x=x0 + 4)
+        elif kind == "flag":  # official portraits stand before draped flags, which the shipped network took for people
+            image[:] = _draped_flag(rng, image, colour)
         elif kind == "shapes":  # lights, balloons, dots: round colourful things are not faces
             for _ in range(rng.integers(5, 40)):
                 centre = tuple(int(v) for v in rng.integers(0, size, 2))
@@ -167,6 +169,38 @@ def render_background(rng: np.random.Generator, size=CACHE_LONG_SIDE) -> np.ndar
     if rng.random() < 0.5:
         image = cv2.GaussianBlur(image, (0, 0), float(rng.uniform(0.5, 2.5)))
     return image
+
+
+def _draped_flag(rng, image, colour):
+    """A striped flag with a starred canton, hung in folds (waved and shaded), over part of the image
+    or all of it."""
+    size = image.shape[0]
+    flag = np.empty_like(image)
+    first, second = ((200, 30, 40), (240, 240, 240)) if rng.random() < 0.5 else (colour(), colour())
+    step = int(rng.integers(8, 40))
+    for y in range(0, size, step):
+        flag[y:y + step] = first if (y // step) % 2 == 0 else second
+    if rng.random() < 0.7:
+        cw, ch = int(size * rng.uniform(0.3, 0.5)), int(size * rng.uniform(0.3, 0.55))
+        flag[:ch, :cw] = (40, 50, 120) if rng.random() < 0.6 else colour()
+        star = int(rng.integers(8, 20))
+        for yy in range(star // 2, ch, star):
+            for xx in range(star // 2 + (yy // star % 2) * star // 2, cw, star):
+                cv2.circle(flag, (xx, yy), max(1, star // 5), (245, 245, 245), -1)
+    if rng.random() < 0.5:
+        flag = flag[:, ::-1].copy()
+    ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
+    period, depth = float(rng.uniform(60, 200)), float(rng.uniform(2, 8))
+    phase = float(rng.uniform(0, 2 * np.pi))
+    flag = cv2.remap(flag, xs, ys + depth * np.sin(2 * np.pi * xs / period + phase), cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_REFLECT)
+    shade = 1 - float(rng.uniform(0.1, 0.5)) * (0.5 + 0.5 * np.sin(2 * np.pi * xs / period + phase + 1.0))
+    flag = np.clip(flag * shade[..., None], 0, 255).astype(np.uint8)
+    if rng.random() < 0.5:  # hung at one side of the scene
+        x0 = int(rng.integers(size // 4, 3 * size // 4))
+        keep = (xs < x0) if rng.random() < 0.5 else (xs >= size - x0)
+        flag = np.where(keep[..., None], flag, image)
+    return flag
 
 
 def _text(image, rng, baseline, colour, big, x=None):
