@@ -164,3 +164,33 @@ def test_videos_leave_cores_to_ffmpeg_unless_told(tmp_path):
         assert json.loads(report.read_text())["video"]["threads"] == want
         if nnlite.USE_NUMBA:  # without Numba there is one thread, whatever was asked
             assert nnlite.get_num_threads() == int((extra or ["", 1])[1])  # the images' count is back after the video
+
+
+def test_camera_recording_keeps_the_times_of_capture(tmp_path, monkeypatch):
+    """A camera's frames are stamped when they are captured, and the recording keeps those stamps:
+    a camera (here a file standing in for one) delivering a frame every 0.1 s gives a video whose
+    frames are 0.1 s apart, whatever frame rate the source claims (25 here)."""
+    import types
+
+    import matting.video
+
+    camera = tmp_path / "camera.avi"
+    writer = cv2.VideoWriter(str(camera), cv2.VideoWriter_fourcc(*"MJPG"), 25, (64, 48))
+    for i in range(8):
+        frame = np.full((48, 64, 3), 40, np.uint8)
+        cv2.circle(frame, (12 + 5 * i, 24), 9, (190, 170, 150), -1)
+        writer.write(frame)
+    writer.release()
+    ticks = {"n": 0}
+
+    def captured():  # the reader's clock: called once at the start, then once per frame
+        ticks["n"] += 1
+        return 0.1 * ticks["n"]
+
+    monkeypatch.setattr(matting.video, "time", types.SimpleNamespace(perf_counter=captured))
+    out = tmp_path / "recording.mp4"
+    assert main(["--camera", str(camera), "--no-display", "--frames", "6", "-t", "alpha", "-o", str(out)]) == 0
+    with av.open(str(out)) as container:
+        times = [frame.time for frame in container.decode(video=0)]
+    assert len(times) == 6
+    np.testing.assert_allclose(np.diff(times), 0.1, atol=0.002)
