@@ -200,7 +200,8 @@ def main(argv=None):
             "training_data": "EG1800 train.txt + CCP train.txt, composited on CamVid and rendered scenes; "
                              "validated on CCP val.txt and EG1800 unlisted.txt",
             "training_command": "python -m convert.train_encoder_decoder " + " ".join(
-                f"--{k.replace('_', '-')} {v}" for k, v in config.items() if k in ("arch", "steps", "lr", "batch", "size", "seed")),
+                f"--{k.replace('_', '-')} {v}" for k, v in config.items()
+                if k in ("arch", "steps", "lr", "batch", "size", "seed", "init") and v not in ("None", None)),
             "training_step": int(state.get("step", 0)),
             "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "torch_version": torch.__version__,
