@@ -280,6 +280,11 @@ def _pixel_rows_kernel(xbuf, x_first, x_oy, x_ox, height, width, taps, wpack, bi
     xf, sf, of = xbuf.reshape(-1), sbuf.reshape(-1), obuf.reshape(-1)
     x_plane, s_plane, o_plane = np.uint64(xh * xw), np.uint64(sh * sw), np.uint64(oh * ow)
     row_blocks = (width + PIXELS - 1) // PIXELS
+    offsets = np.empty(cin * ntaps, np.uint64)  # input offset of each (input channel, tap), as wflat orders them
+    for ci in range(cin):
+        for t in range(ntaps):
+            offsets[ci * ntaps + t] = np.uint64(ci) * x_plane + taps[t]
+    wflat = wpack.reshape(cblocks, cin * ntaps, CHANNELS)
     for job in prange(batch * height):
         b, y = job // height, job % height
         acc = carray(stack_floats(256), (CHANNELS, PIXELS))  # CHANNELS * PIXELS <= 256
@@ -314,10 +319,10 @@ def _pixel_rows_kernel(xbuf, x_first, x_oy, x_ox, height, width, taps, wpack, bi
                 for k in range(CHANNELS):
                     for q in range(U_PIXELS):
                         acc[k, q] = 0.0
-                for ci in range(cin):
-                    for t in range(ntaps):
-                        src = row_in + x0 + np.uint64(ci) * x_plane + taps[t]
-                        wv = wpack[cb, ci, t]
+                for j in range(cin * ntaps):  # one loop over (input channel, tap): no inner loop of one tap
+                    if True:
+                        src = row_in + x0 + offsets[j]
+                        wv = wflat[cb, j]
                         # as in _conv_pixels_kernel
                         if CHANNELS == 16 and kcount > 8:
                             w0, w1, w2, w3, w4, w5, w6, w7 = wv[0], wv[1], wv[2], wv[3], wv[4], wv[5], wv[6], wv[7]
