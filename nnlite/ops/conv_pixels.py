@@ -320,30 +320,29 @@ def _pixel_rows_kernel(xbuf, x_first, x_oy, x_ox, height, width, taps, wpack, bi
                     for q in range(U_PIXELS):
                         acc[k, q] = 0.0
                 for j in range(cin * ntaps):  # one loop over (input channel, tap): no inner loop of one tap
-                    if True:
-                        src = row_in + x0 + offsets[j]
-                        wv = wflat[cb, j]
-                        # as in _conv_pixels_kernel
-                        if CHANNELS == 16 and kcount > 8:
-                            w0, w1, w2, w3, w4, w5, w6, w7 = wv[0], wv[1], wv[2], wv[3], wv[4], wv[5], wv[6], wv[7]
-                            w8, w9, w10, w11, w12, w13, w14, w15 = wv[8], wv[9], wv[10], wv[11], wv[12], wv[13], wv[14], wv[15]
-                            for q in range(U_PIXELS):
-                                v = xf[src + q]
-                                acc[0, q] += w0 * v; acc[1, q] += w1 * v; acc[2, q] += w2 * v; acc[3, q] += w3 * v
-                                acc[4, q] += w4 * v; acc[5, q] += w5 * v; acc[6, q] += w6 * v; acc[7, q] += w7 * v
-                                acc[8, q] += w8 * v; acc[9, q] += w9 * v; acc[10, q] += w10 * v; acc[11, q] += w11 * v
-                                acc[12, q] += w12 * v; acc[13, q] += w13 * v; acc[14, q] += w14 * v; acc[15, q] += w15 * v
-                        elif CHANNELS == 16:
-                            w0, w1, w2, w3, w4, w5, w6, w7 = wv[0], wv[1], wv[2], wv[3], wv[4], wv[5], wv[6], wv[7]
-                            for q in range(U_PIXELS):
-                                v = xf[src + q]
-                                acc[0, q] += w0 * v; acc[1, q] += w1 * v; acc[2, q] += w2 * v; acc[3, q] += w3 * v
-                                acc[4, q] += w4 * v; acc[5, q] += w5 * v; acc[6, q] += w6 * v; acc[7, q] += w7 * v
-                        else:
-                            w0, w1, w2, w3 = wv[0], wv[1], wv[2], wv[3]
-                            for q in range(U_PIXELS):
-                                v = xf[src + q]
-                                acc[0, q] += w0 * v; acc[1, q] += w1 * v; acc[2, q] += w2 * v; acc[3, q] += w3 * v
+                    src = row_in + x0 + offsets[j]
+                    wv = wflat[cb, j]
+                    # as in _conv_pixels_kernel
+                    if CHANNELS == 16 and kcount > 8:
+                        w0, w1, w2, w3, w4, w5, w6, w7 = wv[0], wv[1], wv[2], wv[3], wv[4], wv[5], wv[6], wv[7]
+                        w8, w9, w10, w11, w12, w13, w14, w15 = wv[8], wv[9], wv[10], wv[11], wv[12], wv[13], wv[14], wv[15]
+                        for q in range(U_PIXELS):
+                            v = xf[src + q]
+                            acc[0, q] += w0 * v; acc[1, q] += w1 * v; acc[2, q] += w2 * v; acc[3, q] += w3 * v
+                            acc[4, q] += w4 * v; acc[5, q] += w5 * v; acc[6, q] += w6 * v; acc[7, q] += w7 * v
+                            acc[8, q] += w8 * v; acc[9, q] += w9 * v; acc[10, q] += w10 * v; acc[11, q] += w11 * v
+                            acc[12, q] += w12 * v; acc[13, q] += w13 * v; acc[14, q] += w14 * v; acc[15, q] += w15 * v
+                    elif CHANNELS == 16:
+                        w0, w1, w2, w3, w4, w5, w6, w7 = wv[0], wv[1], wv[2], wv[3], wv[4], wv[5], wv[6], wv[7]
+                        for q in range(U_PIXELS):
+                            v = xf[src + q]
+                            acc[0, q] += w0 * v; acc[1, q] += w1 * v; acc[2, q] += w2 * v; acc[3, q] += w3 * v
+                            acc[4, q] += w4 * v; acc[5, q] += w5 * v; acc[6, q] += w6 * v; acc[7, q] += w7 * v
+                    else:
+                        w0, w1, w2, w3 = wv[0], wv[1], wv[2], wv[3]
+                        for q in range(U_PIXELS):
+                            v = xf[src + q]
+                            acc[0, q] += w0 * v; acc[1, q] += w1 * v; acc[2, q] += w2 * v; acc[3, q] += w3 * v
                 dst = np.uint64(((b * oc + o_first + cb * CHANNELS) * oh + o_oy + y) * ow + o_ox) + x0
                 res = np.uint64(((b * sc + s_first + cb * CHANNELS) * sh + s_oy + y) * sw + s_ox) + x0
                 if code != SIGMOID:
