@@ -4,8 +4,8 @@
     python scripts/readme-figures.py --eg1800 # also build/eg1800-test.png (never committed: EG1800 is research-only)
 
 astronaut.jpg tiles input | alpha | composite exactly as the Quick start command writes them;
-methods.jpg shows input | LDN | LDN+GF | LDN+FB (+ guided upsampling), the mattes that
-python -m matting.evaluate scores, on the shipped public-domain examples.
+methods.jpg shows input | LDN | LDN+GF | LDN+FB (+ guided upsampling) of the paper's network
+(fdm-128), the mattes that python -m matting.evaluate scores, on the shipped public-domain examples.
 people.jpg shows input | fdm-128 | the default network on a close portrait and on two scenes made
 here from the public-domain portraits (cut out by OpenCV's GrabCut, which neither network had a hand
 in): a group in front of a text banner and one person small in the corner of a tiled hall. No photo of EG1800 or
@@ -35,7 +35,7 @@ def main():
     args = parser.parse_args()
     IMAGES.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as out:
-        subprocess.run([sys.executable, "-m", "matting.infer", str(EXAMPLE), "-o", out], check=True, cwd=ROOT)
+        subprocess.run([sys.executable, "-m", "matting.infer", str(EXAMPLE), "-o", out, "--compile-now"], check=True, cwd=ROOT)
         tiles = [cv2.imread(str(EXAMPLE)), cv2.imread(str(Path(out) / "astronaut.alpha.png")),
                  cv2.imread(str(Path(out) / "astronaut.composite.png"))]
     row = np.concatenate([cv2.resize(t, (320, 320), interpolation=cv2.INTER_AREA) for t in tiles], axis=1)
@@ -44,7 +44,7 @@ def main():
     from matting.api import Matter
     from matting.evaluate import comparison_figure, mattes
 
-    matter, rows = Matter(), []
+    matter, rows = Matter("fdm-128"), []  # the paper's methods: its network, with and without the FB
     for path in sorted(EXAMPLES.glob("*.jpg")):
         image = cv2.imread(str(path))
         result = mattes(matter, image, args.gf_radius, args.gf_eps)
