@@ -21,6 +21,7 @@ from matting.networks import open_network
 from matting.refine import GUIDED_EPS, GUIDED_RADIUS, guided_upsample, to_gray01
 from nnlite.errors import NnliteError
 from nnlite.ops.composite_over import composite_over
+from nnlite.ops.resize_area import resize_area_to_planes
 
 REFINE_MODES = ("guided", "none")
 
@@ -172,10 +173,13 @@ class Matter:
         t0 = time.perf_counter()
         image_bgr = to_bgr_uint8(as_bgr_input(image_bgr, channels))
         h, w = network_size(*image_bgr.shape[:2], self.size, int(self.network.attrs.get("size_multiple", 2)))
-        interpolation = cv2.INTER_AREA if h < image_bgr.shape[0] else cv2.INTER_LINEAR
-        small = cv2.resize(image_bgr, (w, h), interpolation=interpolation)
-        rgb01 = small[..., ::-1].astype(np.float32) * np.float32(1 / 255)
-        batch = np.ascontiguousarray(rgb01.transpose(2, 0, 1)[None])
+        if h <= image_bgr.shape[0] and w <= image_bgr.shape[1]:
+            batch = resize_area_to_planes(image_bgr, h, w, (2, 1, 0))[None]
+            rgb01 = batch[0].transpose(1, 2, 0)
+        else:  # a photo smaller than the network's input is enlarged
+            small = cv2.resize(image_bgr, (w, h), interpolation=cv2.INTER_LINEAR)
+            rgb01 = small[..., ::-1].astype(np.float32) * np.float32(1 / 255)
+            batch = np.ascontiguousarray(rgb01.transpose(2, 0, 1)[None])
         self.timings.add("preprocess", time.perf_counter() - t0)
         # the network's buffers are reused by every call (they are planned once per input size), so
         # two threads in forward() at once would write each other's activations: one at a time,

@@ -99,10 +99,12 @@ class Warmup:
 
 def warm_up(weights, size=None) -> None:
     """Every kernel the command line can call, compiled (or loaded) once: the network at its size
-    on a landscape and a portrait picture, both refinements, and every output type."""
+    on a landscape and a portrait picture, both refinements, every output type, and the video
+    writer's colour conversions."""
     import numpy as np
 
     from matting.api import Matter
+    from nnlite.ops.yuv420 import bgr_to_yuv420, gray_to_yuv420
 
     rng = np.random.default_rng(0)
     for refine in ("guided", "none"):
@@ -114,6 +116,8 @@ def warm_up(weights, size=None) -> None:
             matter.composite(image, alpha, "#00ff00")
             matter.composite(image, alpha, rng.integers(0, 256, (300, 500, 3), dtype=np.uint8))
             matter.blur_background(image, alpha)
+            bgr_to_yuv420(image)
+            gray_to_yuv420(image[..., 0].copy())
 
 
 def main(argv=None) -> int:

@@ -51,25 +51,39 @@ def guided_upsample_apply_reference(mean_a, mean_b, image):
     return np.clip(enlarge(mean_a) * gray + enlarge(mean_b), 0, 1).astype(np.float32)
 
 
+# Two passes, so that the per-pixel loop has no gathers and vectorises: the coefficients are first
+# enlarged along x only, at the network's height (h x W, a few hundred KB), then each photo row
+# blends two of those rows and applies them to its gray levels with flat indices (LLVM then loads
+# the BGR bytes interleaved). One pass gathering four coefficients per pixel stayed scalar: 9-18 ms
+# at 1080p on one AVX-512 core.
 @njit(parallel=True, fastmath=True)
-def _guided_upsample_apply_kernel(mean_a, mean_b, image, y0, y1, ty, x0, x1, tx, out):
-    height, width = out.shape
-    for y in prange(height):
-        ra, rb = y0[y], y1[y]
-        wy = np.float32(ty[y])
+def _enlarge_columns_kernel(mean_a, mean_b, x0, x1, tx, wide_a, wide_b):
+    rows, width = wide_a.shape
+    for r in prange(rows):
         for x in range(width):
-            ca, cb = x0[x], x1[x]
-            wx = np.float32(tx[x])
-            top = mean_a[ra, ca] + wx * (mean_a[ra, cb] - mean_a[ra, ca])
-            bottom = mean_a[rb, ca] + wx * (mean_a[rb, cb] - mean_a[rb, ca])
-            a = top + wy * (bottom - top)
-            top = mean_b[ra, ca] + wx * (mean_b[ra, cb] - mean_b[ra, ca])
-            bottom = mean_b[rb, ca] + wx * (mean_b[rb, cb] - mean_b[rb, ca])
-            b = top + wy * (bottom - top)
-            level = (np.int32(image[y, x, 2]) * 9798 + np.int32(image[y, x, 1]) * 19235
-                     + np.int32(image[y, x, 0]) * 3735 + 16384) >> 15
-            v = a * (np.float32(level) * np.float32(1.0 / 255.0)) + b
-            out[y, x] = min(max(v, np.float32(0.0)), np.float32(1.0))
+            ca, cb, wx = x0[x], x1[x], tx[x]
+            wide_a[r, x] = mean_a[r, ca] + wx * (mean_a[r, cb] - mean_a[r, ca])
+            wide_b[r, x] = mean_b[r, ca] + wx * (mean_b[r, cb] - mean_b[r, ca])
+    return wide_a, wide_b
+
+
+@njit(parallel=True, fastmath=True)
+def _guided_upsample_apply_kernel(wide_a, wide_b, image, y0, y1, ty, out):
+    height, width = out.shape
+    fi, fo = image.reshape(-1), out.reshape(-1)
+    fa, fb = wide_a.reshape(-1), wide_b.reshape(-1)
+    zero, one, scale = np.float32(0.0), np.float32(1.0), np.float32(1.0 / 255.0)
+    for y in prange(height):
+        top, bottom = np.uint64(y0[y] * width), np.uint64(y1[y] * width)
+        row = np.uint64(y * width)
+        wy = ty[y]
+        for x in range(np.uint64(width)):
+            a = fa[top + x] + wy * (fa[bottom + x] - fa[top + x])
+            b = fb[top + x] + wy * (fb[bottom + x] - fb[top + x])
+            i = (row + x) * np.uint64(3)
+            level = (np.int32(fi[i + np.uint64(2)]) * 9798 + np.int32(fi[i + np.uint64(1)]) * 19235
+                     + np.int32(fi[i]) * 3735 + 16384) >> 15
+            fo[row + x] = min(max(a * (np.float32(level) * scale) + b, zero), one)
     return out
 
 
@@ -90,10 +104,13 @@ def guided_upsample_apply(mean_a, mean_b, image, out=None):
         raise ShapeError(f"guided_upsample_apply: out must be {height} x {width} float32, got {out.shape} {out.dtype}")
     y0, y1, ty = _axis(height, mean_a.shape[0])
     x0, x1, tx = _axis(width, mean_a.shape[1])
-    if kernels_on():
-        return _guided_upsample_apply_kernel(np.ascontiguousarray(mean_a), np.ascontiguousarray(mean_b),
-                                             np.ascontiguousarray(image), y0, y1, ty.astype(np.float32),
-                                             x0, x1, tx.astype(np.float32), out)
+    if kernels_on() and out.flags.c_contiguous:
+        wide_a = np.empty((mean_a.shape[0], width), np.float32)
+        wide_b = np.empty_like(wide_a)
+        _enlarge_columns_kernel(np.ascontiguousarray(mean_a), np.ascontiguousarray(mean_b), x0, x1,
+                                tx.astype(np.float32), wide_a, wide_b)
+        return _guided_upsample_apply_kernel(wide_a, wide_b, np.ascontiguousarray(image), y0, y1,
+                                             ty.astype(np.float32), out)
     a, b = mean_a.astype(np.float32), mean_b.astype(np.float32)
     wx = tx.astype(np.float32)
     for r0 in range(0, height, BAND_ROWS):
