@@ -20,6 +20,7 @@ from matting import DEFAULT_WEIGHTS, resolve_weights
 from matting.networks import open_network
 from matting.refine import GUIDED_EPS, GUIDED_RADIUS, guided_upsample, to_gray01
 from nnlite.errors import NnliteError
+from nnlite.ops.alpha_levels import alpha_to_levels
 from nnlite.ops.composite_over import composite_over
 from nnlite.ops.resize_area import resize_area_to_planes
 
@@ -96,6 +97,8 @@ def own_alpha(image: np.ndarray):
 def cover(background: np.ndarray, height: int, width: int) -> np.ndarray:
     """The background scaled to cover height x width, aspect kept, centre-cropped (never stretched)."""
     bh, bw = background.shape[:2]
+    if (bh, bw) == (height, width):
+        return background
     scale = max(height / bh, width / bw)
     sw, sh = max(width, int(np.ceil(bw * scale))), max(height, int(np.ceil(bh * scale)))
     scaled = cv2.resize(background, (sw, sh), interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
@@ -216,7 +219,7 @@ class Matter:
     def cutout(image, alpha: np.ndarray, channels: str = "bgr") -> np.ndarray:
         """The image with the matte as its alpha channel: H x W x 4 uint8 (BGRA, or RGBA for channels="rgb")."""
         bgra = cv2.cvtColor(to_bgr_uint8(as_bgr_input(image, channels)), cv2.COLOR_BGR2BGRA)
-        bgra[..., 3] = np.round(as_alpha(alpha, bgra.shape[:2]) * 255).astype(np.uint8)
+        bgra[..., 3] = alpha_to_levels(as_alpha(alpha, bgra.shape[:2]))
         return in_channel_order(bgra, channels)
 
     @staticmethod

@@ -143,15 +143,42 @@ def output_types(text: str) -> list[str]:
 
 
 def render(matter, kind: str, image, alpha, background):
+    """One output picture. alpha is the matte this program just made from image (float32 in [0, 1],
+    the image's size), so the alpha and composite outputs go straight to their kernels, skipping
+    the checks and copies the public API makes for mattes of unknown origin (2-3 ms a 1080p frame)."""
     import numpy as np
 
+    from matting.api import parse_colour
+    from nnlite.ops.alpha_levels import alpha_to_levels
+    from nnlite.ops.composite_over import composite_over
+
     if kind == "alpha":
-        return np.round(alpha * 255).astype(np.uint8)
+        return alpha_to_levels(alpha)
     if kind == "rgba":
         return matter.cutout(image, alpha)
     if kind == "composite":
-        return matter.composite(image, alpha, background)
+        if not (image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3):
+            return matter.composite(image, alpha, background)  # gray, RGBA or 16-bit: converted there
+        if isinstance(background, np.ndarray):
+            return composite_over(image, alpha, covered(background, *image.shape[:2]))
+        return composite_over(image, alpha, np.array(parse_colour(background), np.float32))
     return matter.blur_background(image, alpha)
+
+
+_covered = {}
+
+
+def covered(background, height: int, width: int):
+    """The background image as 8-bit BGR scaled to cover the frame: made once per frame size, not
+    once per frame. Only the latest is kept."""
+    import numpy as np
+
+    from matting.api import as_bgr_input, cover, to_bgr_uint8
+
+    if _covered.get("source") is not background or _covered["made"].shape[:2] != (height, width):
+        made = cover(to_bgr_uint8(as_bgr_input(background, "bgr")), height, width)
+        _covered.update(source=background, made=np.ascontiguousarray(made))
+    return _covered["made"]
 
 
 def image_jobs(args, types):
@@ -291,6 +318,7 @@ def run_video(args, matter, types, background, say, source=None, outs=None) -> i
     import numpy as np
 
     from matting.video import AudioPacket, Damaged, open_reader, open_writer
+    from nnlite.ops.alpha_levels import mean_abs_difference
 
     label = source if source is not None else f"camera {args.camera}"
     display = source is None and not args.no_display
@@ -404,7 +432,7 @@ def run_video(args, matter, types, background, say, source=None, outs=None) -> i
             alpha = matter.upsample(small, rgb01, frame)
             matter.timings.add("refine", time.perf_counter() - t0)
             if previous_alpha is not None:
-                flicker.append(float(np.mean(np.abs(alpha - previous_alpha))))
+                flicker.append(mean_abs_difference(alpha, previous_alpha))
             previous_alpha = alpha
             frames += 1
             t0 = time.perf_counter()

@@ -104,6 +104,7 @@ def warm_up(weights, size=None) -> None:
     import numpy as np
 
     from matting.api import Matter
+    from nnlite.ops.alpha_levels import mean_abs_difference
     from nnlite.ops.yuv420 import bgr_to_yuv420, gray_to_yuv420
 
     rng = np.random.default_rng(0)
@@ -116,6 +117,7 @@ def warm_up(weights, size=None) -> None:
             matter.composite(image, alpha, "#00ff00")
             matter.composite(image, alpha, rng.integers(0, 256, (300, 500, 3), dtype=np.uint8))
             matter.blur_background(image, alpha)
+            mean_abs_difference(alpha, alpha)
             bgr_to_yuv420(image)
             gray_to_yuv420(image[..., 0].copy())
 
