@@ -102,6 +102,33 @@ def test_prores_4444_alpha_is_the_matte(tmp_path):
         assert np.abs(got - want).max() <= 2, f"alpha differs by {np.abs(got - want).max()}"
 
 
+def test_h264_pictures_are_the_mattes_and_composites(tmp_path):
+    """The writer converts frames to yuv420p itself (nnlite.ops.yuv420): decoded again, the alpha
+    video is the matte and the composite is the photo over the background colour, with red still
+    red (a swapped channel would turn it blue), within H.264's loss."""
+    from matting.api import Matter
+
+    clip = tmp_path / "clip.mp4"
+    make_clip(clip, frames=3, audio=False)
+    assert run_cli(clip, "-t", "alpha,composite", "--background", "#ff0000", "-o", tmp_path, "--threads", 1) == 0
+    _, source = decoded_frames(clip)
+    _, mattes = decoded_frames(tmp_path / "clip.alpha.mp4")
+    _, composites = decoded_frames(tmp_path / "clip.composite.mp4")
+    matter = Matter(threads=1)
+    for (_, original), (_, matte), (_, composite) in zip(source, mattes, composites):
+        image = original.to_ndarray(format="bgr24")
+        alpha = matter.predict(image)
+        got = matte.to_ndarray(format="gray").astype(np.float64)
+        assert np.abs(got - alpha * 255).mean() < 3
+        want = Matter.composite(image, alpha, "#ff0000").astype(np.float64)
+        picture = composite.to_ndarray(format="bgr24").astype(np.float64)
+        assert np.abs(picture - want).mean() < 4
+        background = alpha < 0.02
+        assert background.mean() > 0.2
+        b, g, r = (picture[..., k][background].mean() for k in range(3))
+        assert r > 220 and b < 35 and g < 35, (b, g, r)
+
+
 def test_transparent_video_needs_a_container_that_holds_alpha(tmp_path, capsys):
     clip = tmp_path / "clip.mp4"
     make_clip(clip, frames=2, audio=False)
