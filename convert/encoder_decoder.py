@@ -54,6 +54,16 @@ ARCHITECTURES = {
         "stages": [[1, 16, 1, 2, 3, 0], [4, 24, 2, 2, 3, 0], [4, 40, 3, 2, 5, 1], [4, 80, 3, 1, 5, 1]],
         "decoder": [40, 24, 16], "global_gate": 1,
     },
+    # A, deeper where it is cheap: two residual stages of wide inverted bottlenecks (expansion 6) at
+    # 1/16 and 1/32, where a 256 px input is 16x16 and 8x8 pixels. "mnv2-unet" underfits (IoU on
+    # training photos no higher than on the test lists); these add capacity for what a person looks
+    # like at a fraction of a millisecond, and can grow from "mnv2-unet" weights (grow_from).
+    "mnv2-unet-deep": {
+        "stem": 16, "act": "relu",
+        "stages": [[1, 16, 1, 2, 3, 0], [4, 24, 2, 2, 3, 0], [4, 40, 3, 2, 3, 0], [6, 40, 2, 1, 3, 0],
+                   [4, 80, 3, 2, 3, 0], [6, 80, 4, 1, 3, 0]],
+        "decoder": [40, 24, 16, 16], "global_gate": 0,
+    },
 }
 
 
@@ -210,3 +220,53 @@ class EncoderDecoderMatting(nn.Module):
     @torch.no_grad()
     def predict_alpha(self, image01):
         return self.forward(image01)[2].clamp(0.0, 1.0)
+
+
+def _stage_blocks(arch: dict) -> list[list[int]]:
+    """Block indices of each stage, in order."""
+    stages, index = [], 0
+    for stage in arch["stages"]:
+        stages.append(list(range(index, index + stage[2])))
+        index += stage[2]
+    return stages
+
+
+@torch.no_grad()
+def grow_from(smaller: EncoderDecoderMatting, arch: dict | str) -> EncoderDecoderMatting:
+    """A model of a deeper architecture that computes what `smaller` computes (in eval mode).
+
+    The deeper design must keep every stage of the smaller one, in order, with at least as many
+    blocks, and may add stride-1 residual stages between them or blocks at a stage's end. Blocks it
+    keeps take the smaller model's weights; each added block is residual and starts as the identity:
+    its projection's BN scale is zero (the zero-init residual of Goyal et al., 2017), so training goes
+    on from where the smaller model stood, with the new capacity learning from the first step.
+    """
+    grown = EncoderDecoderMatting(arch, smaller.feather.box_radius)
+    old_stages, new_stages = smaller.arch["stages"], grown.arch["stages"]
+    old_blocks, new_blocks = _stage_blocks(smaller.arch), _stage_blocks(grown.arch)
+    block_map, o = {}, 0
+    for n, stage in enumerate(new_stages):
+        if o < len(old_stages) and stage[:2] + stage[3:] == old_stages[o][:2] + old_stages[o][3:] \
+                and stage[2] >= old_stages[o][2]:
+            block_map.update(zip(old_blocks[o], new_blocks[n]))
+            o += 1
+        elif stage[3] != 1 or (n > 0 and new_stages[n - 1][1] != stage[1]):
+            raise ValueError(f"cannot grow: stage {stage} is neither one of the smaller design's nor a residual stage")
+    if o != len(old_stages) or smaller.arch["decoder"] != grown.arch["decoder"] \
+            or smaller.arch["stem"] != grown.arch["stem"] or smaller.arch["act"] != grown.arch["act"] \
+            or smaller.arch["global_gate"] != grown.arch["global_gate"]:
+        raise ValueError("cannot grow: the deeper design must keep the smaller one's stem, stages, decoder and gate")
+    state = {}
+    for name, value in smaller.state_dict().items():
+        if name.startswith("segmenter.blocks."):
+            _, _, index, rest = name.split(".", 3)
+            name = f"segmenter.blocks.{block_map[int(index)]}.{rest}"
+        state[name] = value
+    for index in set(range(len(grown.segmenter.blocks))) - set(block_map.values()):
+        block = grown.segmenter.blocks[index]
+        if not block.residual:
+            raise ValueError(f"cannot grow: added block {index} is not residual")
+        block.project.bn.weight.zero_()
+        state.update({f"segmenter.blocks.{index}.{k}": v for k, v in block.state_dict().items()})
+    grown.load_state_dict(state)
+    return grown

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from convert.encoder_decoder import ARCHITECTURES, EncoderDecoderMatting
+from convert.encoder_decoder import ARCHITECTURES, EncoderDecoderMatting, grow_from
 from convert.model import DEFAULT_BOX_RADIUS
 from convert.people_data import SHARED_DATA, SampleMaker, load_people, load_streets, validation_set
 from convert.train import charbonnier, matting_loss, run_log
@@ -169,13 +169,21 @@ def main(argv=None):
         optimiser.load_state_dict(state["optimiser"])
         step, best = state["step"], state["best"]
         say(f"resumed at step {step} (best validation IoU {best:.4f})")
-    elif args.init and args.init.suffix in (".h5", ".npz"):
-        model = model_from_nnlite_weights(args.init, maker, args.batch)
-        if model.arch != ARCHITECTURES[args.arch]:
-            parser.error(f"--init: {args.init} holds another architecture than --arch {args.arch}")
-        optimiser = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     elif args.init:
-        model.load_state_dict(torch.load(args.init, weights_only=True)["model"])
+        if args.init.suffix in (".h5", ".npz"):
+            start = model_from_nnlite_weights(args.init, maker, args.batch)
+        else:
+            state = torch.load(args.init, weights_only=True)
+            start = EncoderDecoderMatting(state["arch"], int(state.get("box_radius", args.box_radius)))
+            start.load_state_dict(state["model"])
+        if start.arch != model.arch:
+            try:  # a deeper design grows from a smaller one's weights (convert/encoder_decoder.py)
+                start = grow_from(start, model.arch)
+            except ValueError as error:
+                parser.error(f"--init: {args.init} holds another architecture than --arch {args.arch}: {error}")
+            say(f"grown from {args.init}: the added blocks start as the identity")
+        model = start
+        optimiser = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     say(f"config {json.dumps({k: str(v) for k, v in vars(args).items()})}; "
         f"{sum(p.numel() for p in model.parameters())} parameters")
 

@@ -13,7 +13,7 @@ from nnlite.weights import load_weights, save_weights
 
 torch = pytest.importorskip("torch")
 
-from convert.encoder_decoder import ARCHITECTURES, EncoderDecoderMatting  # noqa: E402
+from convert.encoder_decoder import ARCHITECTURES, EncoderDecoderMatting, grow_from  # noqa: E402
 from convert.export import export_encoder_decoder, model_from_weights  # noqa: E402
 
 SIZES = [(64, 96), (70, 50), (33, 17), (128, 96)]
@@ -90,3 +90,29 @@ def test_bad_architecture_and_tensors_are_refused(exported, tmp_path):
     save_weights(tmp_path / "model.h5", weights.tensors, dict(weights.attrs, model="something-else"))
     with pytest.raises(WeightsError, match="something-else"):
         open_network(tmp_path / "model.h5")
+
+
+def test_a_deeper_design_grows_from_a_smaller_one_unchanged():
+    """grow_from keeps the function (the added blocks start as the identity) and learns from there:
+    the added blocks' weights get gradients at once, so the new capacity is not dead."""
+    small = random_model("mnv2-unet", seed=3)
+    grown = grow_from(small, "mnv2-unet-deep").eval()
+    x = torch.rand(2, 3, 96, 128)
+    with torch.no_grad():
+        assert (grown(x)[2] - small(x)[2]).abs().max().item() < 1e-6
+    assert sum(p.numel() for p in grown.parameters()) > 2 * sum(p.numel() for p in small.parameters())
+    kept = {k for k in small.state_dict() if not k.startswith("segmenter.blocks.")}
+    assert all(torch.equal(small.state_dict()[k], grown.state_dict()[k]) for k in kept)
+    added = grown.segmenter.blocks[6]  # 1 + 2 + 3 blocks kept, then the added 1/16 stage
+    assert torch.count_nonzero(added.project.bn.weight) == 0
+    grown.train()
+    _, scores, alpha = grown(x)
+    alpha.mean().backward()
+    assert added.project.bn.weight.grad.abs().sum() > 0
+
+
+def test_growth_refuses_a_design_that_drops_a_stage():
+    with pytest.raises(ValueError, match="cannot grow"):
+        grow_from(random_model("mnv2-unet-deep"), "mnv2-unet")
+    with pytest.raises(ValueError, match="cannot grow"):
+        grow_from(random_model("mnv2-unet"), "mnv3-lraspp")
