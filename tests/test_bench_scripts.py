@@ -9,7 +9,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.mark.parametrize("script", ["compare_torch.py", "ops.py", "video.py"])
+@pytest.mark.parametrize("script", ["compare_torch.py", "ops.py", "video.py", "peer.py"])
 def test_bench_scripts_run_as_files(script, tmp_path):
     result = subprocess.run([sys.executable, str(ROOT / "bench" / script), "--help"], cwd=tmp_path,
                             capture_output=True, text=True)
@@ -38,3 +38,15 @@ def test_video_benchmark_prints_and_saves_its_figures(tmp_path):
     assert "frames/s" in result.stdout and "flicker" in result.stdout
     rows = __import__("json").loads(record.read_text())["rows"]
     assert rows[0]["frames"] == 6 and rows[0]["frames_per_s"] > 0 and (rows[0]["width"], rows[0]["height"]) == (96, 64)
+
+
+def test_peer_benchmark_without_mediapipe_says_how_to_get_it(tmp_path):
+    try:
+        import mediapipe  # noqa: F401
+        pytest.skip("mediapipe is installed here")
+    except ImportError:
+        pass
+    result = subprocess.run([sys.executable, "-m", "bench.peer", "--limit", "1"], capture_output=True, text=True,
+                            cwd=ROOT)
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1 and "pip install mediapipe==0.10.14" in result.stderr, result.stderr
