@@ -224,7 +224,7 @@ def start_background_compile(args, say):
     if warmup.ready() or not warmup.start(args.weights, args.size):
         return None
     nnlite.use_kernels(False)
-    say("first run on this CPU: the engine's kernels compile in the background (about 30 s, once); until they are "
+    say("first run on this CPU: the engine's kernels compile in the background (about a minute, once); until they are "
         "ready this run uses the slower NumPy paths (--compile-now waits for them instead)")
     return warmup
 
@@ -560,7 +560,7 @@ def main(argv=None, prog: str = "python -m matting.infer") -> int:
         from nnlite._jit import CompileWatch
 
         compiles = CompileWatch(lambda name: say("compiling the engine's kernels for this CPU: first run only, "
-                                                 "about 20-30 s; later runs load them from Numba's cache"))
+                                                 "about a minute; later runs load them from Numba's cache"))
         try:
             failures = run_video(args, matter, types, background, say) if args.camera is not None else \
                 run_images(args, matter, types, background, say)
