@@ -24,7 +24,7 @@ def test_weights_file_records_its_provenance(shipped):
     assert len(attrs["source_checkpoint_sha256"]) == 64
     assert "EG1800" in attrs["training_data"] and attrs["training_command"].startswith("python -m convert.train")
     assert attrs["inference_size"] == (128 if attrs["model"] == "fast-deep-matting" else 256)
-    assert shipped.stat().st_size < 1_000_000
+    assert shipped.stat().st_size < 3_000_000  # the default network: 571 K float32 parameters, 2.3 MB
 
 
 def test_alpha_is_a_matte_at_the_image_size(shipped):
