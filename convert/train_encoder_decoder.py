@@ -184,12 +184,16 @@ def main(argv=None):
             say(f"grown from {args.init}: the added blocks start as the identity")
         model = start
         optimiser = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
+    # NHWC: torch's CPU depthwise and 1x1 convs run about a quarter faster on it than on NCHW (measured
+    # here on mnv2-unet-deep, batch 16 at 192 px: 0.65 -> 0.49 s a step on one core).
+    model = model.to(memory_format=torch.channels_last)
     say(f"config {json.dumps({k: str(v) for k, v in vars(args).items()})}; "
         f"{sum(p.numel() for p in model.parameters())} parameters")
 
     def save(name, metrics=None):
-        """last.pt carries the optimiser (to resume); best.pt only the model (to export): a third the size."""
-        state = {"model": model.state_dict(), "step": step, "best": best, "arch": model.arch, "box_radius": args.box_radius,
+        """last.pt carries the optimiser (to resume); best.pt only the model (to export): a third the size.
+        Tensors are saved in the default layout, whatever the training used: a checkpoint is a checkpoint."""
+        state = {"model": {k: v.contiguous() for k, v in model.state_dict().items()}, "step": step, "best": best, "arch": model.arch, "box_radius": args.box_radius,
                  "metrics": metrics or {}, "config": {k: str(v) for k, v in vars(args).items()}}
         if name == "last.pt":
             state["optimiser"] = optimiser.state_dict()
@@ -206,6 +210,7 @@ def main(argv=None):
             group["lr"] = lr
         rng = np.random.default_rng([args.seed, step])
         images, alphas, masks = map(torch.from_numpy, maker.batch(rng, args.batch))
+        images = images.contiguous(memory_format=torch.channels_last)
         logits, scores, alpha = model(images)
         loss = training_loss(logits, scores, alpha, alphas, masks, images, args.colour_weight)
         optimiser.zero_grad(set_to_none=True)

@@ -1,0 +1,87 @@
+"""The encoder-decoder's training run (convert/train_encoder_decoder.py) on a tiny synthetic data root:
+a run paused and resumed ends exactly where an uninterrupted one does, and its checkpoint exports to
+a weights file nnlite runs like torch."""
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from convert import export, train_encoder_decoder  # noqa: E402
+from matting.networks import open_network  # noqa: E402
+from conftest import assert_close  # noqa: E402
+
+
+def _person_photo(rng, height, width):
+    """A textured picture with an ellipse 'person' and its soft alpha (0-255)."""
+    image = rng.integers(0, 256, (height // 8, width // 8, 3), dtype=np.uint8)
+    image = cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
+    alpha = np.zeros((height, width), np.uint8)
+    cv2.ellipse(alpha, (width // 2, height * 2 // 3), (width // 4, height // 2), 0, 0, 360, 255, -1)
+    alpha = cv2.GaussianBlur(alpha, (5, 5), 0)
+    image[alpha > 127] = (image[alpha > 127] // 2 + np.array([90, 60, 140], np.uint8))
+    return image, alpha
+
+
+def _data_root(tmp_path):
+    rng = np.random.default_rng(0)
+    root = tmp_path / "data"
+    for folder, lists in (("eg1800", ("train.txt", "unlisted.txt")), ("ccp", ("train.txt", "val.txt"))):
+        for sub in ("images", "alpha"):
+            (root / folder / sub).mkdir(parents=True)
+        ids = [f"{n:05d}" for n in range(4)]
+        for image_id in ids:
+            image, alpha = _person_photo(rng, 80, 60)
+            cv2.imwrite(str(root / folder / "images" / f"{image_id}.jpg"), image)
+            cv2.imwrite(str(root / folder / "alpha" / f"{image_id}.png"), alpha)
+        (root / folder / lists[0]).write_text("\n".join(ids[:3]))
+        (root / folder / lists[1]).write_text(ids[3])
+    for sub in ("images", "people"):
+        (root / "camvid" / sub).mkdir(parents=True)
+    for n in range(2):
+        street, _ = _person_photo(rng, 72, 96)
+        cv2.imwrite(str(root / "camvid" / "images" / f"s{n}.jpg"), street)
+        cv2.imwrite(str(root / "camvid" / "people" / f"s{n}.png"), np.zeros((72, 96), np.uint8))
+    return root
+
+
+def _train(root, out, *extra):
+    train_encoder_decoder.main(["--data-root", str(root), "--out", str(out), "--cache", str(root.parent / "cache"),
+                                "--arch", "mnv2-unet", "--steps", "3", "--batch", "2", "--size", "64",
+                                "--validate-every", "1", "--seed", "4", *extra])
+
+
+def test_paused_and_resumed_run_ends_where_an_uninterrupted_one_does(tmp_path):
+    root = _data_root(tmp_path)
+    _train(root, tmp_path / "straight")
+    _train(root, tmp_path / "paused", "--stop-after-minutes", "1e-9")  # stops after its first step
+    paused = torch.load(tmp_path / "paused" / "last.pt", weights_only=True)
+    assert paused["step"] == 1 and "optimiser" in paused
+    _train(root, tmp_path / "paused", "--resume")
+    assert "resumed at step 1" in (tmp_path / "paused" / "train.log").read_text()
+
+    straight = torch.load(tmp_path / "straight" / "last.pt", weights_only=True)
+    resumed = torch.load(tmp_path / "paused" / "last.pt", weights_only=True)
+    assert straight["step"] == resumed["step"] == 3
+    for name, value in straight["model"].items():
+        assert value.is_contiguous(), f"{name} saved in a non-default memory layout"
+        torch.testing.assert_close(resumed["model"][name], value, rtol=0, atol=1e-6, msg=name)
+    assert any(not torch.equal(value, paused["model"][name]) for name, value in straight["model"].items())
+
+
+def test_checkpoint_exports_to_weights_nnlite_runs_like_torch(tmp_path):
+    root = _data_root(tmp_path)
+    _train(root, tmp_path / "run")
+    weights = tmp_path / "run.h5"
+    export.main([str(tmp_path / "run" / "best.pt"), str(weights)])
+    network = open_network(str(weights))
+    assert json.loads(network.attrs["architecture"])["stages"][0] == [1, 16, 1, 2, 3, 0]
+    model = export.model_from_weights(network.weights).eval()
+    x = np.random.default_rng(2).random((1, 3, 64, 96), dtype=np.float32)
+    with torch.no_grad():
+        _, scores, alpha = model(torch.from_numpy(x))
+    out = network.forward(x)
+    assert_close(out["scores"], scores.numpy(), 1e-4, "scores")
+    assert_close(out["alpha"], alpha.clamp(0, 1).numpy(), 1e-4, "alpha")
