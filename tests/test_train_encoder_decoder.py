@@ -60,7 +60,7 @@ def test_paused_and_resumed_run_ends_where_an_uninterrupted_one_does(tmp_path):
     paused = torch.load(tmp_path / "paused" / "last.pt", weights_only=True)
     assert paused["step"] == 1 and "optimiser" in paused
     _train(root, tmp_path / "paused", "--resume")
-    assert "resumed at step 1" in (tmp_path / "paused" / "train.log").read_text()
+    assert "last.pt at step 1 (" in (tmp_path / "paused" / "train.log").read_text()
 
     straight = torch.load(tmp_path / "straight" / "last.pt", weights_only=True)
     resumed = torch.load(tmp_path / "paused" / "last.pt", weights_only=True)
@@ -85,3 +85,17 @@ def test_checkpoint_exports_to_weights_nnlite_runs_like_torch(tmp_path):
     out = network.forward(x)
     assert_close(out["scores"], scores.numpy(), 1e-4, "scores")
     assert_close(out["alpha"], alpha.clamp(0, 1).numpy(), 1e-4, "alpha")
+
+
+def test_a_fresh_machine_resumes_from_the_portable_checkpoint_alone(tmp_path):
+    root = _data_root(tmp_path)
+    _train(root, tmp_path / "here", "--stop-after-minutes", "1e-9")
+    portable = torch.load(tmp_path / "here" / "resume.pt", weights_only=True)
+    assert portable["step"] == 1 and "optimiser" not in portable
+    elsewhere = tmp_path / "elsewhere"  # what a clone holds: resume.pt, no last.pt, no best.pt
+    elsewhere.mkdir()
+    (tmp_path / "here" / "resume.pt").rename(elsewhere / "resume.pt")
+    _train(root, elsewhere, "--resume")
+    log = (elsewhere / "train.log").read_text()
+    assert "at step 1" in log and "moments start afresh" in log
+    assert torch.load(elsewhere / "last.pt", weights_only=True)["step"] == 3 and (elsewhere / "best.pt").exists()
