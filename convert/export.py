@@ -201,7 +201,8 @@ def main(argv=None):
                              "validated on CCP val.txt and EG1800 unlisted.txt",
             "training_command": "python -m convert.train_encoder_decoder " + " ".join(
                 f"--{k.replace('_', '-')} {v}" for k, v in config.items()
-                if k in ("arch", "steps", "lr", "batch", "size", "seed", "init") and v not in ("None", None)),
+                if k in ("arch", "steps", "lr", "batch", "size", "seed", "init", "edge_weight")
+                and v not in ("None", None, "0.0")),
             "training_step": int(state.get("step", 0)),
             "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "torch_version": torch.__version__,
