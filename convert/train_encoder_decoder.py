@@ -178,6 +178,8 @@ def main(argv=None):
         for key, kind in RESUMED_SETTINGS.items():
             if key in stored and f"--{key.replace('_', '-')}" not in given:
                 setattr(args, key, kind(stored[key]))
+        if stored.get("init") not in (None, "None"):  # provenance: the weights file names where the run began
+            args.init = Path(stored["init"])
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
     say = run_log(args.out / "train.log", "%Y-%m-%d %H:%M:%S")
