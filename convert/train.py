@@ -42,12 +42,19 @@ def run_log(path: Path, stamp: str = "%H:%M:%S"):
     return say
 
 
-def charbonnier(x, eps=1e-3):
-    return torch.sqrt(x * x + eps * eps).mean()
+def mean(values, weight=None):
+    """The mean, or with a per-pixel weight (N x 1 x H x W) the weighted mean over every element."""
+    if weight is None:
+        return values.mean()
+    return (values * weight).sum() / weight.expand_as(values).sum()
 
 
-def squared(x):
-    return (x * x).mean()
+def charbonnier(x, eps=1e-3, weight=None):
+    return mean(torch.sqrt(x * x + eps * eps), weight)
+
+
+def squared(x, weight=None):
+    return mean(x * x, weight)
 
 
 # The paper's Charbonnier penalty is an L1 in disguise: it drives alpha towards the median, that is
@@ -56,10 +63,11 @@ def squared(x):
 ALPHA_PENALTIES = {"charbonnier": charbonnier, "l2": squared}
 
 
-def matting_loss(alpha_pred, alpha_true, image01, colour_weight, penalty=charbonnier):
-    """Paper eq. 6: a penalty on the alpha error plus the compositional loss on alpha * I (summed over RGB)."""
-    colour = penalty((alpha_true - alpha_pred) * image01) * 3
-    return penalty(alpha_true - alpha_pred) + colour_weight * colour
+def matting_loss(alpha_pred, alpha_true, image01, colour_weight, penalty=charbonnier, weight=None):
+    """Paper eq. 6: a penalty on the alpha error plus the compositional loss on alpha * I (summed over RGB);
+    `weight`, per pixel, weighs both."""
+    colour = penalty((alpha_true - alpha_pred) * image01, weight=weight) * 3
+    return penalty(alpha_true - alpha_pred, weight=weight) + colour_weight * colour
 
 
 def stage_parameters(model, stage):

@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from convert.encoder_decoder import ARCHITECTURES, EncoderDecoderMatting, grow_from
 from convert.model import DEFAULT_BOX_RADIUS
 from convert.people_data import SHARED_DATA, SampleMaker, load_people, load_streets, validation_set
-from convert.train import charbonnier, matting_loss, run_log
+from convert.train import charbonnier, matting_loss, mean, run_log
 
 CHECKPOINT_SECONDS = 300
 PROGRESS_STEPS = 100  # a line on stderr; the log gets the validations
@@ -58,23 +58,14 @@ def edge_band(masks, radius):
     return grown - shrunk
 
 
-def weighted_mean(values, weight):
-    return (values * weight).sum() / weight.expand_as(values).sum()
-
-
 def training_loss(logits, scores, alpha_pred, alpha_true, masks, images, colour_weight, edge_weight=0.0):
     """With edge_weight w, pixels within EDGE_RADIUS of the outline count 1 + w times in the
     cross-entropy and the alpha and colour penalties: they are a few per cent of a crop's pixels
     but most of a full-body photo's error (matting.evaluate's Edge%: 59 % of CCP val's MSE)."""
-    if not edge_weight:
-        segmentation = F.cross_entropy(logits, masks) + dice_loss(scores[:, 1:2], alpha_true)
-        return segmentation + matting_loss(alpha_pred, alpha_true, images, colour_weight, charbonnier)
-    weight = 1 + edge_weight * edge_band(masks, EDGE_RADIUS)
-    cross_entropy = weighted_mean(F.cross_entropy(logits, masks, reduction="none")[:, None], weight)
-    error = alpha_true - alpha_pred
-    penalty = lambda x: torch.sqrt(x * x + 1e-6)  # charbonnier's, per pixel
-    matting = weighted_mean(penalty(error), weight) + colour_weight * 3 * weighted_mean(penalty(error * images), weight)
-    return cross_entropy + dice_loss(scores[:, 1:2], alpha_true) + matting
+    weight = 1 + edge_weight * edge_band(masks, EDGE_RADIUS) if edge_weight else None
+    cross_entropy = mean(F.cross_entropy(logits, masks, reduction="none")[:, None], weight)
+    segmentation = cross_entropy + dice_loss(scores[:, 1:2], alpha_true)
+    return segmentation + matting_loss(alpha_pred, alpha_true, images, colour_weight, charbonnier, weight)
 
 
 @torch.no_grad()
