@@ -17,6 +17,11 @@ few resizes and blends. A sample is one of (SAMPLE_KINDS, with their shares):
                anywhere, partly outside) on a street frame, a rendered background or another
                person photo (whose person stays labelled)
     mosaic     a person photo with a second one pasted smaller, both labelled
+    swap       a person photo framed as in `photo` (cut by the frame's edges) whose background is
+               replaced, through its soft alpha, by a street frame or a rendered scene: the person
+               stays large and cut off by the frame with a flag, banner or shelf right behind;
+               the shipped network took flags behind portraits and dark clothes at the frame's
+               edge for the wrong side
     nobody     a street frame (its own small pedestrians labelled) or a rendered background: the
                network must be allowed to say "nobody here"
 
@@ -35,7 +40,7 @@ import numpy as np
 
 SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 CACHE_LONG_SIDE = 384
-SAMPLE_KINDS = {"photo": 0.35, "composite": 0.35, "mosaic": 0.12, "nobody": 0.18}
+SAMPLE_KINDS = {"photo": 0.27, "composite": 0.30, "mosaic": 0.10, "swap": 0.15, "nobody": 0.18}
 WORDS = ("SALE", "OPEN", "CAFE", "NEWS", "BANK", "EXIT", "STOP", "HOTEL", "PIZZA", "50%", "NEW",
          "MARKET", "BOOKS", "SHOP", "TAXI", "WELCOME", "CONFERENCE", "2026", "SUMMIT", "FASHION")
 
@@ -280,6 +285,14 @@ class SampleMaker:
             alpha = alpha * inside + back_alpha * (1 - inside)
         return image, alpha
 
+    def _swap_background(self, person, rng):
+        """The person photo as `_photo` frames it (filling the frame), over a new background: the
+        photo's own background goes wherever its alpha says so; people in the new one stay labelled."""
+        image, alpha = self._photo(person, rng, zoom_range=(1.0, 1.8))
+        back, back_alpha = self._background(rng, allow_person=False)
+        keep = alpha[..., None]
+        return image * keep + back * (1 - keep), alpha + back_alpha * (1 - alpha)
+
     def _paste_cutout(self, image, alpha, person, rng):
         """Pastes a person cut out by its soft alpha: height 20-110 % of the frame, anywhere."""
         s = self.size
@@ -330,6 +343,8 @@ class SampleMaker:
             y, x = (int(v) for v in rng.integers(0, self.size - side + 1, 2))
             image[y:y + side, x:x + side] = cv2.resize(small_image, (side, side), interpolation=cv2.INTER_AREA)
             alpha[y:y + side, x:x + side] = cv2.resize(small_alpha, (side, side), interpolation=cv2.INTER_AREA)
+        elif kind == "swap":
+            image, alpha = self._swap_background(self.people[rng.integers(len(self.people))], rng)
         else:
             image, alpha = self._background(rng, allow_person=False)
         image = _jitter_colour(image, rng)

@@ -2,7 +2,7 @@
 the draped flags among them, comes out as a size x size RGB picture, deterministic per seed."""
 import numpy as np
 
-from convert.people_data import _draped_flag, render_background
+from convert.people_data import SampleMaker, _draped_flag, render_background
 
 
 def test_rendered_scenes_are_pictures_and_repeat_per_seed():
@@ -20,3 +20,21 @@ def test_draped_flag_has_stripes_and_folds():
     # most cover the wall with something that varies down a column (the stripes), none leaves it untouched
     assert sum(np.abs(np.diff(f[:, -1].astype(int), axis=0)).sum() > 500 for f in flags) >= 6
     assert all((f != wall).any() for f in flags)
+
+
+def test_swap_replaces_the_photos_own_background_and_keeps_the_person():
+    size = 64
+    yy, xx = np.mgrid[0:96, 0:96]
+    disc = ((yy - 60) ** 2 + (xx - 48) ** 2 < 35 ** 2).astype(np.uint8) * 255
+    photo = np.where(disc[..., None] > 0, np.uint8([255, 0, 255]), np.uint8([0, 255, 255]))  # magenta person, cyan wall
+    street = {"image": np.full((80, 80, 3), 90, np.uint8), "alpha": np.zeros((80, 80), np.uint8)}
+    maker = SampleMaker([{"id": "p", "image": photo, "alpha": disc}], [street], size, rendered=4, seed=0)
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        image, alpha = maker._swap_background(maker.people[0], rng)
+        assert image.shape == (size, size, 3) and alpha.shape == (size, size)
+        person, wall = alpha > 0.999, alpha < 0.001
+        assert person.any() and wall.any()
+        np.testing.assert_allclose(image[person], np.broadcast_to([1, 0, 1], image[person].shape), atol=2e-3)
+        cyan = (np.abs(image[wall] - [0, 1, 1]).max(axis=1) < 0.02).mean()
+        assert cyan < 0.01, "the photo's own wall shows through the new background"
