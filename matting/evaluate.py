@@ -41,11 +41,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from matting import resolve_weights
+from matting import DEFAULT_NETWORK, resolve_weights
 from matting.api import Matter
 from matting.refine import guided_filter, guided_upsample, to_gray01
 
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "eg1800"
+PAPER_NETWORK = "fdm-128"  # the paper's comparison (LDN, +GF, +FB) is about the paper's network
 METHODS = ("LDN", "LDN+GF", "LDN+FB", "LDN+FB+GU")
 GF_RADII = (2, 4, 8, 16, 32, 64)
 GF_EPS = (1e-4, 1e-3, 1e-2, 1e-1)
@@ -196,8 +197,9 @@ def main(argv=None):
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="labelled portrait folder (default: %(default)s)")
     parser.add_argument("--list", default="test.txt", help="id list inside --data to score (default: %(default)s)")
     parser.add_argument("--validation-list", default="unlisted.txt", help="ids for tuning the guided filter (default: %(default)s)")
-    parser.add_argument("--weights", default="fdm-128", type=resolve_weights,
-                        help="shipped network name or nnlite weights file (default: %(default)s)")
+    parser.add_argument("--weights", type=resolve_weights,
+                        help=f"shipped network name or nnlite weights file (default: with --set, the CLI's "
+                             f"{DEFAULT_NETWORK}; without, the paper's {PAPER_NETWORK})")
     parser.add_argument("--size", type=int, default=None, help="inference long side (default: from the weights file)")
     parser.add_argument("--gf-radius", type=int, help="classic guided filter radius (default: tuned)")
     parser.add_argument("--gf-eps", type=float, help="classic guided filter eps (default: tuned)")
@@ -208,7 +210,9 @@ def main(argv=None):
                         help="score this set (NAME=FOLDER[:LIST], a folder, eg1800 or ccp; repeatable): one row per set")
     args = parser.parse_args(argv)
     if args.set:
+        args.weights = args.weights or resolve_weights(DEFAULT_NETWORK)
         return evaluate_sets(args)
+    args.weights = args.weights or resolve_weights(PAPER_NETWORK)
 
     data = args.data
     if not (data / args.list).is_file():

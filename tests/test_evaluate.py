@@ -81,6 +81,18 @@ def test_sets_mode_prints_a_row_per_set(tmp_path, capsys):
     assert capsys.readouterr().out.splitlines()[-1].startswith("mine")
 
 
+def test_sets_mode_scores_the_clis_default_network_unless_told(tmp_path):
+    import json
+
+    from matting import DEFAULT_WEIGHTS
+    from matting.evaluate import main
+
+    folder = make_set(tmp_path / "mine", {"a": np.ones((60, 40), bool)})
+    out = tmp_path / "r.json"
+    main(["--set", f"mine={folder}", "--json", str(out)])
+    assert json.loads(out.read_text())["weights"] == str(DEFAULT_WEIGHTS)
+
+
 def test_comparison_figure_rows_of_other_aspect_ratios_fill_the_width(tmp_path):
     import cv2
 
