@@ -15,10 +15,24 @@ from matting.api import InputError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pnm"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg"}
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-NEW_FILE_MODE = 0o666 & ~_UMASK  # what open() would give: temporary files start private (0600)
 MAX_PIXELS = 120_000_000  # a 10000 x 10000 photo fits; beyond, memory for the full-size matte runs out
+
+
+def new_file_mode() -> int:
+    """The mode open() gives a new file under the current umask: our outputs are written as private
+    (0600) temporary files and get this mode before the rename. Linux states the umask in
+    /proc/self/status; elsewhere it can only be read by setting it, for an instant, which a thread
+    creating a file at that moment would see: hence asked at each write, not cached at import."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def image_header_size(data: bytes):
@@ -146,7 +160,7 @@ def write_bytes_atomically(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-        os.chmod(tmp, NEW_FILE_MODE)
+        os.chmod(tmp, new_file_mode())
         os.replace(tmp, path)
     except OSError as exc:
         os.unlink(tmp)

@@ -191,7 +191,7 @@ class _TemporaryOutput:
     """The output's temporary name beside it, made readable like any new file, and its fate."""
 
     def __init__(self, path: Path):
-        from matting.io import NEW_FILE_MODE
+        from matting.io import new_file_mode
 
         self.path = path
         try:
@@ -200,7 +200,7 @@ class _TemporaryOutput:
         except OSError as exc:
             raise VideoError(f"{path}: cannot write here ({exc.strerror}); choose another --output") from None
         os.close(fd)
-        os.chmod(name, NEW_FILE_MODE)
+        os.chmod(name, new_file_mode())
         self.tmp = name
 
     def finish(self):

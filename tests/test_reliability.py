@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from matting.infer import main
-from matting.io import NEW_FILE_MODE
+from matting.io import new_file_mode
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "matting" / "examples" / "astronaut.jpg"
 
@@ -69,7 +69,7 @@ def test_video_output_mode_follows_the_umask_like_images(tmp_path):
     mjpeg_video(video, 3)
     assert run_cli(video, "-t", "alpha", "-o", tmp_path / "v.avi") == 0
     assert run_cli(EXAMPLE, "-t", "alpha", "-o", tmp_path / "i.png", "--size", 64) == 0
-    assert (tmp_path / "v.avi").stat().st_mode & 0o777 == NEW_FILE_MODE == (tmp_path / "i.png").stat().st_mode & 0o777
+    assert (tmp_path / "v.avi").stat().st_mode & 0o777 == new_file_mode() == (tmp_path / "i.png").stat().st_mode & 0o777
 
 
 def test_video_to_a_folder_that_cannot_be_written_is_one_line(tmp_path, capsys, monkeypatch):
@@ -240,3 +240,28 @@ def test_soak_3000_frames_with_flat_memory(tmp_path):
     print(f"soak: {len(samples)} samples, frames {samples[0][0]}..{samples[-1][0]}, {samples[0][1]:.1f} -> max {max(r for _, r in samples):.1f} MB")
     assert growth < 20, f"resident memory grew {growth:.1f} MB from frame {samples[0][0]} to the end"
     assert frame_count(tmp_path / "out.avi") == 3000
+
+
+@pytest.mark.parametrize("proc_readable", [True, False])
+def test_new_file_mode_follows_a_umask_set_after_import(monkeypatch, proc_readable):
+    import builtins
+
+    import matting.io
+
+    if not proc_readable:  # macOS, Termux with a restricted /proc: the umask is read by setting it
+        real_open = builtins.open
+
+        def open_without_proc(name, *args, **kwargs):
+            if str(name).startswith("/proc"):
+                raise OSError("no /proc here")
+            return real_open(name, *args, **kwargs)
+
+        monkeypatch.setattr(builtins, "open", open_without_proc)
+    before = os.umask(0o077)
+    try:
+        assert matting.io.new_file_mode() == 0o600
+        os.umask(0o002)
+        assert matting.io.new_file_mode() == 0o664
+        assert os.umask(0o002) == 0o002  # reading it left it as it was
+    finally:
+        os.umask(before)
