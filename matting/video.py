@@ -124,7 +124,6 @@ class PyAVReader:
         self.stream = self.container.streams.video[0]
         self.stream.thread_type = "AUTO"  # FFmpeg's own decoding threads
         context = self.stream.codec_context
-        self.rotation = 0
         self.width, self.height = context.width, context.height
         rate = self.stream.average_rate or self.stream.guessed_rate or Fraction(25)
         self.fps = float(rate)
