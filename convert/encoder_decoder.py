@@ -18,7 +18,12 @@ For an input N x 3 x H x W (any H, W; the skip levels are resized to each other'
               u = act(bilinear_resize(pw(x) -> D) + pw(skip) -> D)
               x = act(pw(act(dw3x3(u))))
     head      conv1x1 -> 2 logits at the finest decoder level, bilinear to H x W, softmax
-    feather   the paper's feathering block on the image and the scores (convert/model.py)
+    feather   the paper's feathering block on the image and the scores (convert/model.py); with
+              "feather_scale": 2, a fast guided filter (He & Sun, 2015): the block's convs and box
+              run on the image averaged 2x2 and the scores at H/2 x W/2 (the finest decoder
+              level), and the box-averaged a, b, c, resized bilinearly to H x W, combine the
+              full-size scores: a quarter of the block's cost, which at 256 px is a quarter of the
+              network's time
 
 Every conv is followed by BN in training (except the head and the SE convs); export folds them.
 The architecture is a plain dict (ARCHITECTURES) stored as JSON in the weights file, and nnlite
@@ -65,6 +70,10 @@ ARCHITECTURES = {
         "decoder": [40, 24, 16, 16], "global_gate": 0,
     },
 }
+# "mnv2-unet-deep" with the feathering block at half resolution: the same tensors, so it starts
+# from "mnv2-unet-deep" weights (grow_from copies them).
+ARCHITECTURES["mnv2-unet-deep-fb2"] = {**ARCHITECTURES["mnv2-unet-deep"], "feather_scale": 2}
+FEATHER_SCALES = (1, 2)
 
 
 def activation(name: str):
@@ -157,6 +166,8 @@ def skip_channels(arch: dict) -> list[int]:
 def validate_architecture(arch: dict) -> None:
     if len(arch["decoder"]) != len(skip_channels(arch)):
         raise ValueError(f"decoder has {len(arch['decoder'])} levels but the encoder gives {len(skip_channels(arch))} skips")
+    if arch.get("feather_scale", 1) not in FEATHER_SCALES:
+        raise ValueError(f"feather_scale must be one of {FEATHER_SCALES}")
 
 
 class EncoderDecoderSegmenter(nn.Module):
@@ -183,7 +194,10 @@ class EncoderDecoderSegmenter(nn.Module):
         self.head = nn.Conv2d(coarse, 2, 1)
 
     def forward(self, x_normalised):
-        size = x_normalised.shape[2:]
+        return F.interpolate(self.coarse_logits(x_normalised), size=x_normalised.shape[2:], mode="bilinear", align_corners=False)
+
+    def coarse_logits(self, x_normalised):
+        """The head's logits at the finest decoder level (H/2 x W/2 for every design here)."""
         x = self.stem(x_normalised)
         skips = []
         for block in self.blocks:
@@ -194,7 +208,7 @@ class EncoderDecoderSegmenter(nn.Module):
             x = self.gate(x)
         for level, skip in zip(self.decoder, reversed(skips)):
             x = level(x, skip)
-        return F.interpolate(self.head(x), size=size, mode="bilinear", align_corners=False)
+        return self.head(x)
 
 
 class EncoderDecoderMatting(nn.Module):
@@ -213,9 +227,16 @@ class EncoderDecoderMatting(nn.Module):
         return json.dumps(self.arch, sort_keys=True)
 
     def forward(self, image01):
-        logits = self.segmenter((image01 - self.mean) / self.std)
+        size = image01.shape[2:]
+        coarse = self.segmenter.coarse_logits((image01 - self.mean) / self.std)
+        logits = F.interpolate(coarse, size=size, mode="bilinear", align_corners=False)
         scores = torch.softmax(logits, 1)
-        return logits, scores, self.feather(image01, scores)
+        if self.arch.get("feather_scale", 1) == 1:
+            return logits, scores, self.feather(image01, scores)
+        image_half = F.avg_pool2d(image01, 2)  # = bilinear resizing by 0.5, which nnlite runs
+        scores_half = torch.softmax(F.interpolate(coarse, size=image_half.shape[2:], mode="bilinear", align_corners=False), 1)
+        abc = F.interpolate(self.feather.coefficients(image_half, scores_half), size=size, mode="bilinear", align_corners=False)
+        return logits, scores, self.feather.combine(abc, scores)
 
     @torch.no_grad()
     def predict_alpha(self, image01):
@@ -240,6 +261,8 @@ def grow_from(smaller: EncoderDecoderMatting, arch: dict | str) -> EncoderDecode
     keeps take the smaller model's weights; each added block is residual and starts as the identity:
     its projection's BN scale is zero (the zero-init residual of Goyal et al., 2017), so training goes
     on from where the smaller model stood, with the new capacity learning from the first step.
+    A design that differs only in "feather_scale" takes every tensor as it is (the same function
+    but for the feathering block's resolution, which training then adapts to).
     """
     grown = EncoderDecoderMatting(arch, smaller.feather.box_radius)
     old_stages, new_stages = smaller.arch["stages"], grown.arch["stages"]

@@ -89,11 +89,19 @@ class FeatheringBlock(nn.Module):
         with torch.no_grad():
             self.coeffs.bias.copy_(torch.tensor([1.0, 0.0, 0.0]))
 
+    def coefficients(self, image01, scores):
+        """The box-averaged a, b, c (N x 3) at the image's and scores' resolution."""
+        s_f = scores[:, 1:2]
+        guide = torch.cat([image01, scores, image01 * image01, image01 * s_f], 1)
+        return box_mean(self.coeffs(self.hidden(guide)), self.box_radius)
+
+    @staticmethod
+    def combine(abc, scores):
+        """alpha (unclipped) = mean(a) * S_F + mean(b) * S_B + mean(c)."""
+        return abc[:, 0:1] * scores[:, 1:2] + abc[:, 1:2] * scores[:, 0:1] + abc[:, 2:3]
+
     def forward(self, image01, scores):
-        s_b, s_f = scores[:, 0:1], scores[:, 1:2]
-        guide = torch.cat([image01, s_b, s_f, image01 * image01, image01 * s_f], 1)
-        abc = box_mean(self.coeffs(self.hidden(guide)), self.box_radius)
-        return abc[:, 0:1] * s_f + abc[:, 1:2] * s_b + abc[:, 2:3]
+        return self.combine(self.coefficients(image01, scores), scores)
 
 
 class FastDeepMatting(nn.Module):

@@ -15,6 +15,10 @@ Graph layout (buffer: channels at its resolution; H x W is the network input):
                      in one pass, -> guide[3:5]
     ...              the feathering block (matting/feathering.py) -> alpha
 
+With "feather_scale": 2 the input goes to its own buffer (image), guide is at H/2 x W/2 (guide[0:3]:
+the image's 2x2 averages; guide[3:5]: the scores at that size) and the full-size scores go to
+scores[0:2], which the feathering block's resized coefficients combine.
+
 Stride-2 depthwise convs read their zero-bordered input buffer directly; no layer copies to pad.
 """
 from __future__ import annotations
@@ -25,11 +29,12 @@ import numpy as np
 
 from matting.feathering import Normalise, feathering_nodes, feathering_tensors
 from nnlite.errors import ShapeError
-from nnlite.graph import (Activation, ChannelScale, Conv2d, DepthwiseConv2d, GlobalAvgPool, Graph, Node, PointwiseConv2d,
-                          ResizeBilinearAdd, ResizeSoftmax2, Slot)
+from nnlite.graph import (Activation, AveragePool2x2, ChannelScale, Conv2d, DepthwiseConv2d, GlobalAvgPool, Graph, Node,
+                          PointwiseConv2d, ResizeBilinearAdd, ResizeSoftmax2, Slot)
 from nnlite.weights import Weights, load_weights
 
 MODEL_NAME = "fdm-encoder-decoder"
+ARCHITECTURE_KEYS = {"stem", "act", "stages", "decoder", "global_gate", "feather_scale"}
 REQUIRED_ATTRS = ("model", "architecture", "feather_hidden", "box_radius", "input_mean", "input_std", "inference_size",
                   "size_multiple")
 
@@ -38,11 +43,18 @@ def parse_architecture(weights: Weights) -> dict:
     try:
         arch = json.loads(weights.attrs["architecture"])
         stages = [[int(v) for v in stage] for stage in arch["stages"]]
+        unknown = sorted(set(arch) - ARCHITECTURE_KEYS)
         arch = {"stem": int(arch["stem"]), "act": str(arch["act"]), "stages": stages,
-                "decoder": [int(v) for v in arch["decoder"]], "global_gate": int(arch["global_gate"])}
-    except (ValueError, KeyError, TypeError):
+                "decoder": [int(v) for v in arch["decoder"]], "global_gate": int(arch["global_gate"]),
+                "feather_scale": int(arch.get("feather_scale", 1))}
+    except (ValueError, KeyError, TypeError, AttributeError):
         raise weights.fail("attribute architecture is not a valid encoder-decoder description",
                            "re-export the file with python -m convert.export") from None
+    if unknown:  # a design of a later version: running it without its new part would give wrong mattes
+        raise weights.fail(f"architecture has settings this version does not know ({', '.join(unknown)})",
+                           "upgrade fast-deep-matting, or export the weights with this version")
+    if arch["feather_scale"] not in (1, 2):
+        raise weights.fail(f"architecture: feather_scale {arch['feather_scale']} is not 1 or 2", "re-export the file")
     if arch["act"] not in ("relu", "hardswish") or any(len(s) != 6 or s[3] not in (1, 2) for s in stages):
         raise weights.fail("attribute architecture names an unknown activation or stage layout",
                            "re-export the file with python -m convert.export")
@@ -114,8 +126,12 @@ class EncoderDecoderNetwork:
     def _build(self, t: dict) -> Graph:
         arch, a = self.architecture, self.attrs
         act = arch["act"]
-        buffers = {"guide": 11, "x": 3}
-        nodes = [Node(Normalise(a["input_mean"], a["input_std"]), (Slot("guide", 0, 3),), Slot("x", 0, 3))]
+        half = arch["feather_scale"] == 2
+        image = Slot("image", 0, 3) if half else Slot("guide", 0, 3)  # the graph's input
+        buffers = {"guide": 11, "x": 3, **({"image": 3} if half else {})}
+        nodes = [Node(Normalise(a["input_mean"], a["input_std"]), (image,), Slot("x", 0, 3))]
+        if half:  # the feathering block's image: 2x2 averages (= bilinear resizing by 0.5)
+            nodes.append(Node(AveragePool2x2(), (image,), Slot("guide", 0, 3)))
 
         def add(layer, inputs, name, channels, first=0):
             buffers.setdefault(name, channels)
@@ -165,11 +181,15 @@ class EncoderDecoderNetwork:
             x = pw(f"{name}.pointwise", dw(f"{name}.depthwise", fine, f"d{level}.d", 1, act), f"d{level}.out", act)
         head = pw("segmenter.head", x, "head")
         nodes.append(Node(ResizeSoftmax2(), (head, Slot("guide", 0, 3)), Slot("guide", 3, 2)))
+        if half:
+            nodes.append(Node(ResizeSoftmax2(), (head, image), Slot("scores", 0, 2)))
+            buffers["scores"] = 2
         for node in nodes:
             node.stage = "network"
-        feather, feather_buffers = feathering_nodes(t, int(a["feather_hidden"]), int(a["box_radius"]))
+        feather, feather_buffers = feathering_nodes(t, int(a["feather_hidden"]), int(a["box_radius"]), image if half else None)
         buffers.update(feather_buffers)
-        return Graph(buffers, nodes + feather, Slot("guide", 0, 3), keep=("guide", "alpha", "abc_mean"))
+        self.scores = Slot("scores", 0, 2) if half else Slot("guide", 3, 2)
+        return Graph(buffers, nodes + feather, image, keep=(self.scores.buffer, "alpha", "abc_mean"))
 
     def forward(self, image01: np.ndarray, timings: dict | None = None) -> dict:
         """Returns views (valid until the next call): "scores" N x 2 (S_B, S_F), "alpha" N x 1,
@@ -177,4 +197,5 @@ class EncoderDecoderNetwork:
         if image01.ndim != 4 or image01.shape[1] != 3:
             raise ShapeError(f"EncoderDecoderNetwork: expected N x 3 x H x W, got {image01.shape}")
         out = self.graph.forward(image01, timings)
-        return {"scores": out["guide"][:, 3:5], "alpha": out["alpha"], "coefficients": out["abc_mean"]}
+        scores = out[self.scores.buffer][:, self.scores.first: self.scores.first + 2]
+        return {"scores": scores, "alpha": out["alpha"], "coefficients": out["abc_mean"]}

@@ -8,6 +8,10 @@ The FB's graph layout (buffer: channels, at the network's input size H x W):
                   and the segmentation network's softmax to guide[3:5]
     hidden     8  relu(conv3x3 11->8);  abc 3: conv3x3 8->3;  abc_mean 3: box filter radius r
     alpha      1  clip(mean(a) * S_F + mean(b) * S_B + mean(c), 0, 1)
+
+At half resolution (the encoder-decoder's "feather_scale": 2), guide, hidden and abc are at
+H/2 x W/2, the box writes abc_mean_low, resized bilinearly to abc_mean at H x W, and the scores
+of the combination are the full-size ones in their own buffer (scores: 2).
 """
 from __future__ import annotations
 
@@ -15,7 +19,7 @@ import numpy as np
 
 from nnlite._jit import kernels_on
 from nnlite.errors import ShapeError
-from nnlite.graph import BoxFilter, Conv2d, Layer, Node, Slot
+from nnlite.graph import BoxFilter, Conv2d, Layer, Node, ResizeBilinear, Slot
 from nnlite.ops.feather_combine import _feather_combine_kernel, feather_combine
 from nnlite.ops.multiply import _multiply_kernel
 from nnlite.ops.normalise_channels import _normalise_channels_kernel, normalise_channels
@@ -88,14 +92,25 @@ class FeatherCombine(Layer):
         return lambda: _feather_combine_kernel(*args)
 
 
-def feathering_nodes(tensors: dict, hidden: int, box_radius: int) -> tuple[list, dict]:
-    """The FB's nodes (reading guide[0:5], writing alpha) and the buffers they add: name -> channels."""
+def feathering_nodes(tensors: dict, hidden: int, box_radius: int, full_size: Slot | None = None) -> tuple[list, dict]:
+    """The FB's nodes (reading guide[0:5], writing alpha) and the buffers they add: name -> channels.
+
+    With `full_size` (a slot of the network's input, only its size is read), the guide is at a lower
+    resolution (the fast guided filter): the box-averaged a, b, c are resized bilinearly to that
+    size, into abc_mean, and combine the full-size scores, which the caller writes to scores[0:2]."""
     conv = lambda name, **kw: Conv2d(tensors[f"{name}/weight"], tensors[f"{name}/bias"], **kw)
+    box_out = "abc_mean" if full_size is None else "abc_mean_low"
     nodes = [
         Node(FeatherProducts(), (Slot("guide", 0, 5),), Slot("guide", 5, 6), "feathering"),
         Node(conv("feather.hidden", padding=1, relu=True), (Slot("guide", 0, GUIDE_CHANNELS),), Slot("hidden", 0, hidden), "feathering"),
         Node(conv("feather.coeffs", padding=1), (Slot("hidden", 0, hidden),), Slot("abc", 0, 3), "feathering"),
-        Node(BoxFilter(box_radius), (Slot("abc", 0, 3),), Slot("abc_mean", 0, 3), "feathering"),
-        Node(FeatherCombine(), (Slot("abc_mean", 0, 3), Slot("guide", 3, 2)), Slot("alpha", 0, 1), "feathering"),
+        Node(BoxFilter(box_radius), (Slot("abc", 0, 3),), Slot(box_out, 0, 3), "feathering"),
     ]
-    return nodes, {"hidden": hidden, "abc": 3, "abc_mean": 3, "alpha": 1}
+    buffers = {"hidden": hidden, "abc": 3, box_out: 3, "alpha": 1}
+    scores = Slot("guide", 3, 2)
+    if full_size is not None:
+        nodes.append(Node(ResizeBilinear(), (Slot(box_out, 0, 3), full_size), Slot("abc_mean", 0, 3), "feathering"))
+        buffers["abc_mean"] = 3
+        scores = Slot("scores", 0, 2)
+    nodes.append(Node(FeatherCombine(), (Slot("abc_mean", 0, 3), scores), Slot("alpha", 0, 1), "feathering"))
+    return nodes, buffers

@@ -22,6 +22,7 @@ from nnlite.errors import ShapeError
 from nnlite.ops import box_filter, conv2d_padded, max_pool2d, resize_bilinear, softmax
 from nnlite.ops.activation import _activation_window_kernel, activation, activation_code, activation_numpy
 from nnlite.ops.add import _add_kernel
+from nnlite.ops.average_pool2x2 import _average_pool2x2_kernel, average_pool2x2
 from nnlite.ops.channel_scale import _channel_scale_kernel, channel_scale
 from nnlite.ops.conv2d import conv2d_output_shape
 from nnlite.ops.conv2d import _space_to_depth, conv2d_kernel_name, space_to_depth_weights
@@ -171,6 +172,32 @@ class ResizeBilinear(Layer):
             resize_bilinear(inputs[0].interior, size=out.shape[2:], align_corners=self.align_corners, out=out)
         else:
             resize_bilinear(inputs[0].interior, scale_factor=self.scale_factor, align_corners=self.align_corners, out=out)
+
+    def bind(self, inputs, out):
+        """To a reference's size without corner alignment (the fast guided filter's coefficients), the
+        bordered-window kernels of ResizeBilinearAdd, their tables made once, with nothing added."""
+        if self.scale_factor is not None or self.align_corners:
+            return super().bind(inputs, out)
+        plan = ResizeBilinearAddPlan(inputs[0].hw, out.hw)
+        source, interior = inputs[0].interior, out.interior
+        return lambda: plan.run(source, None, interior)
+
+
+class AveragePool2x2(Layer):
+    """The mean of each 2x2 block (bilinear resizing by 0.5, exactly)."""
+
+    def output_hw(self, input_hws):
+        h, w = input_hws[0]
+        return h // 2, w // 2
+
+    def run(self, inputs, out):
+        average_pool2x2(inputs[0].interior, out=out)
+
+    def bind(self, inputs, out):
+        if not kernels_on():
+            return super().bind(inputs, out)
+        args = (out.slot.count, *out.hw, *inputs[0].window, *out.window)
+        return lambda: _average_pool2x2_kernel(*args)
 
 
 class ResizeSoftmax2(Layer):

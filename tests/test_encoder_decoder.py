@@ -116,3 +116,34 @@ def test_growth_refuses_a_design_that_drops_a_stage():
         grow_from(random_model("mnv2-unet-deep"), "mnv2-unet")
     with pytest.raises(ValueError, match="cannot grow"):
         grow_from(random_model("mnv2-unet"), "mnv3-lraspp")
+
+
+def test_architecture_settings_of_a_later_version_are_refused(tmp_path):
+    """A file whose design has a part this version does not build must not run without it."""
+    path = tmp_path / "deep.h5"
+    export_encoder_decoder(random_model("mnv2-unet-deep"), path)
+    weights = load_weights(path)
+    arch = json.loads(weights.attrs["architecture"])
+    for extra, match in (({"attention": 1}, "does not know .*attention"), ({"feather_scale": 3}, "feather_scale 3")):
+        save_weights(tmp_path / "later.h5", weights.tensors, dict(weights.attrs, architecture=json.dumps({**arch, **extra})))
+        with pytest.raises(WeightsError, match=match):
+            open_network(tmp_path / "later.h5")
+
+
+def test_the_half_resolution_feathering_block_takes_the_full_one_s_weights():
+    """mnv2-unet-deep-fb2 starts from mnv2-unet-deep weights: the same tensors, the same scores, and an
+    alpha that differs only by running the feathering block on the image averaged 2x2."""
+    full = random_model("mnv2-unet-deep", seed=5)
+    half = grow_from(full, "mnv2-unet-deep-fb2").eval()
+    assert half.arch["feather_scale"] == 2 and full.state_dict().keys() == half.state_dict().keys()
+    assert all(torch.equal(v, half.state_dict()[k]) for k, v in full.state_dict().items())
+    x = torch.rand(1, 3, 96, 128)
+    with torch.no_grad():
+        (_, scores_full, alpha_full), (_, scores_half, alpha_half) = full(x), half(x)
+    assert torch.equal(scores_full, scores_half)
+    assert 0 < (alpha_full - alpha_half).abs().mean().item() < 0.05
+    with torch.no_grad():  # the FB as the identity on S_F (its untrained start) gives S_F at either scale
+        for model in (full, half):
+            model.feather.coeffs.weight.zero_()
+            model.feather.coeffs.bias.copy_(torch.tensor([1.0, 0.0, 0.0]))
+        assert (full(x)[2] - half(x)[2]).abs().max().item() < 1e-6

@@ -218,6 +218,56 @@ def test_resize_bilinear_add(rng, sizes, act):
     assert_relative(skip, want, 1e-6, "in place")
 
 
+@pytest.mark.parametrize("sizes", [(4, 4, 8, 8), (5, 3, 10, 6), (3, 5, 7, 11)], ids=lambda s: "{}x{}-to-{}x{}".format(*s))
+def test_resize_without_a_skip_writes_a_window_of_a_bordered_buffer(rng, sizes):
+    """ResizeBilinearAddPlan with skip None: the plain resize, into a slot (channels 1..3, border 2)."""
+    from nnlite.ops.resize_bilinear import resize_bilinear_reference
+    from nnlite.ops.resize_bilinear_add import ResizeBilinearAddPlan
+
+    h, w, hh, ww = sizes
+    x = rand(rng, 2, 3, h, w)
+    buffer = np.zeros((2, 5, hh + 4, ww + 4), np.float32)
+    window = buffer[:, 1:4, 2:-2, 2:-2]
+    ResizeBilinearAddPlan((h, w), (hh, ww)).run(x, None, window)
+    assert_relative(window, resize_bilinear_reference(x, size=(hh, ww)), 1e-6, "resize into a window")
+    outside = np.ones(buffer.shape, bool)
+    outside[:, 1:4, 2:-2, 2:-2] = False
+    assert not buffer[outside].any()
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 5, 7), (2, 3, 8, 6), (1, 1, 33, 17), (1, 2, 2, 3)], ids=str)
+def test_average_pool2x2_in_a_bordered_buffer(rng, shape):
+    from nnlite.ops.average_pool2x2 import _average_pool2x2_numpy, average_pool2x2, average_pool2x2_reference
+
+    n, c, h, w = shape
+    x = rand(rng, *shape)
+    want = average_pool2x2_reference(x)
+    assert want.shape == (n, c, h // 2, w // 2)
+    np.testing.assert_allclose(want[0, 0, 0, 0], x[0, 0, :2, :2].mean(), rtol=1e-6)
+    source = np.zeros((n, c + 1, h + 2, w + 2), np.float32)  # the input as a slot of a graph buffer too
+    source[:, 1:, 1:-1, 1:-1] = x
+    buffer = np.zeros((n, c + 2, h // 2 + 2, w // 2 + 2), np.float32)
+    got = average_pool2x2(source[:, 1:, 1:-1, 1:-1], out=buffer[:, 1:c + 1, 1:-1, 1:-1])
+    assert_relative(got, want, 1e-6, "average_pool2x2")
+    assert not buffer[:, 0].any() and not buffer[:, c + 1].any() and not buffer[:, :, 0].any() and not buffer[:, :, :, -1].any()
+    assert_relative(_average_pool2x2_numpy(x, np.empty_like(want)), want, 1e-6, "average_pool2x2 numpy")
+    with pytest.raises(ShapeError):
+        average_pool2x2(rand(rng, 1, 1, 1, 4))
+
+
+def test_average_pool2x2_is_torch_s_half_size_resizes(rng):
+    torch = pytest.importorskip("torch")
+    import torch.nn.functional as F
+
+    from nnlite.ops.average_pool2x2 import average_pool2x2
+
+    x = rand(rng, 2, 3, 17, 34)
+    tx = torch.from_numpy(x)
+    assert_relative(average_pool2x2(x), F.avg_pool2d(tx, 2).numpy(), 1e-6, "vs avg_pool2d")
+    half = F.interpolate(tx, scale_factor=0.5, mode="bilinear", align_corners=False)
+    assert_relative(average_pool2x2(x), half.numpy(), 1e-6, "vs bilinear by 0.5")
+
+
 def test_small_ops_match_torch(rng):
     torch = pytest.importorskip("torch")
     import torch.nn.functional as F

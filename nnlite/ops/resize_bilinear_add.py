@@ -9,8 +9,8 @@ align_corners=False) + skip)``, resampling as in nnlite.ops.resize_bilinear):
 
 The resampled value never exists as a tensor: each output row is interpolated from two rows of x
 (first vertically into a row of w values, then horizontally) and added to the skip row in one pass.
-To upsample into a slot of a shared buffer without an addition (a channel concatenation), use
-resize_bilinear with ``out`` set to that slot.
+ResizeBilinearAddPlan.run with skip None resizes alone, into a window of a bordered buffer (the
+feathering block's coefficients at half resolution, brought to full size).
 """
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def resize_bilinear_add_tables(in_hw, out_hw):
 
 @njit(parallel=True, fastmath=True)
 def _resize_bilinear_add_kernel(channels, h, w, xbuf, x_first, x_oy, x_ox, y0, y1, ty, x0, x1, tx,
-                                sbuf, s_first, s_oy, s_ox, code, obuf, o_first, o_oy, o_ox):
+                                add_skip, sbuf, s_first, s_oy, s_ox, code, obuf, o_first, o_oy, o_ox):
     batch = obuf.shape[0]
     hout, wout = ty.shape[0], tx.shape[0]
     xf, sf, of = xbuf.reshape(-1), sbuf.reshape(-1), obuf.reshape(-1)
@@ -52,9 +52,14 @@ def _resize_bilinear_add_kernel(channels, h, w, xbuf, x_first, x_oy, x_ox, y0, y
                 rows[j] = a + t * (xf[bottom + j] - a)
             s = np.uint64(((n * sbuf.shape[1] + s_first + c) * sbuf.shape[2] + s_oy + i) * sbuf.shape[3] + s_ox)
             o = np.uint64(((n * obuf.shape[1] + o_first + c) * obuf.shape[2] + o_oy + i) * obuf.shape[3] + o_ox)
-            for j in range(np.uint64(wout)):
-                left = rows[x0[j]]
-                of[o + j] = activate(left + tx[j] * (rows[x1[j]] - left) + sf[s + j], code)
+            if add_skip:
+                for j in range(np.uint64(wout)):
+                    left = rows[x0[j]]
+                    of[o + j] = activate(left + tx[j] * (rows[x1[j]] - left) + sf[s + j], code)
+            else:
+                for j in range(np.uint64(wout)):
+                    left = rows[x0[j]]
+                    of[o + j] = activate(left + tx[j] * (rows[x1[j]] - left), code)
     return obuf
 
 
@@ -62,7 +67,7 @@ QUARTER, THREE_QUARTERS = np.float32(0.25), np.float32(0.75)
 
 
 @njit(parallel=True, fastmath=True)
-def _upsample2x_add_kernel(channels, h, w, xbuf, x_first, x_oy, x_ox, sbuf, s_first, s_oy, s_ox, code,
+def _upsample2x_add_kernel(channels, h, w, xbuf, x_first, x_oy, x_ox, add_skip, sbuf, s_first, s_oy, s_ox, code,
                            obuf, o_first, o_oy, o_ox):
     """The exact x2 case (2h x 2w from h x w, align_corners=False): output 2k is 0.25 * x[k-1] +
     0.75 * x[k] and 2k + 1 is 0.75 * x[k] + 0.25 * x[k+1], clamped at the edges, along each axis;
@@ -87,10 +92,16 @@ def _upsample2x_add_kernel(channels, h, w, xbuf, x_first, x_oy, x_ox, sbuf, s_fi
                 halves[1, j] = THREE_QUARTERS * rows[j + 1] + QUARTER * rows[j + 2]
             s = np.uint64(((n * sbuf.shape[1] + s_first + c) * sbuf.shape[2] + s_oy + i) * sbuf.shape[3] + s_ox)
             o = np.uint64(((n * obuf.shape[1] + o_first + c) * obuf.shape[2] + o_oy + i) * obuf.shape[3] + o_ox)
-            for j in range(np.uint64(w)):
-                even = j + j
-                of[o + even] = halves[0, j] + sf[s + even]
-                of[o + even + np.uint64(1)] = halves[1, j] + sf[s + even + np.uint64(1)]
+            if add_skip:
+                for j in range(np.uint64(w)):
+                    even = j + j
+                    of[o + even] = halves[0, j] + sf[s + even]
+                    of[o + even + np.uint64(1)] = halves[1, j] + sf[s + even + np.uint64(1)]
+            else:
+                for j in range(np.uint64(w)):
+                    even = j + j
+                    of[o + even] = halves[0, j]
+                    of[o + even + np.uint64(1)] = halves[1, j]
             activate_span(of, o, np.uint64(2 * w), code)
     return obuf
 
@@ -104,17 +115,20 @@ class ResizeBilinearAddPlan:
         self.activation, self.code = activation, activation_code(activation)
 
     def run(self, x, skip, out):
+        """out = act(resize(x) + skip); with skip None, out = act(resize(x)): a resize into a window."""
         if not kernels_on():
             up = np.empty(out.shape, np.float32)
             _resize_bilinear_numpy(x, *self.tables, up)
-            up += skip
+            if skip is not None:
+                up += skip
             return activation_numpy(up, self.activation, out)
+        add_skip, skip = (True, skip) if skip is not None else (False, out)  # the kernel then never reads it
         if self.out_hw == (2 * self.in_hw[0], 2 * self.in_hw[1]):
-            _upsample2x_add_kernel(x.shape[1], x.shape[2], x.shape[3], *as_window(x), *as_window(skip), self.code,
+            _upsample2x_add_kernel(x.shape[1], x.shape[2], x.shape[3], *as_window(x), add_skip, *as_window(skip), self.code,
                                    *as_window(out))
         else:
             _resize_bilinear_add_kernel(x.shape[1], x.shape[2], x.shape[3], *as_window(x), *self.tables,
-                                        *as_window(skip), self.code, *as_window(out))
+                                        add_skip, *as_window(skip), self.code, *as_window(out))
         return out
 
 
