@@ -207,11 +207,14 @@ def main(argv=None):
             start = EncoderDecoderMatting(state["arch"], int(state.get("box_radius", args.box_radius)))
             start.load_state_dict(state["model"])
         if start.arch != model.arch:
+            blocks_before, scale_before = len(start.segmenter.blocks), start.arch.get("feather_scale", 1)
             try:  # a deeper design grows from a smaller one's weights (convert/encoder_decoder.py)
                 start = grow_from(start, model.arch)
             except ValueError as error:
                 parser.error(f"--init: {args.init} holds another architecture than --arch {args.arch}: {error}")
-            say(f"grown from {args.init}: the added blocks start as the identity")
+            say(f"{args.init} taken into --arch {args.arch}: {len(start.segmenter.blocks) - blocks_before} blocks added "
+                f"(each starts as the identity), feathering block at 1/{scale_before} -> "
+                f"1/{start.arch.get('feather_scale', 1)} of the input's resolution")
         model = start
         optimiser = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     # NHWC: torch's CPU depthwise and 1x1 convs run about a quarter faster on it than on NCHW (measured
