@@ -65,6 +65,88 @@ def _write_run(acc, pitch, hout, wout, code, of, start, out_pitch):
         activate_span(of, o, np.uint64(wout), code)
 
 
+@njit(fastmath=True)
+def _depthwise3x3_plane(xf, x_plane, xh, xw, oy, ox, w, bc, sh, sw, dh, dw, hout, wout, code, of, o_plane, ow):
+    """One channel plane: x_plane, o_plane are the flat offsets of the input window's row oy and
+    of the output window's first row. A function of its own, not inlined into the prange loop:
+    Numba outlines a prange body in a way that kept LLVM from vectorising these loops (the
+    stride-2 planes ran 2.3x slower inside it)."""
+    w00, w01, w02, w10, w11, w12, w20, w21, w22 = w[0, 0], w[0, 1], w[0, 2], w[1, 0], w[1, 1], w[1, 2], w[2, 0], w[2, 1], w[2, 2]
+    d1, d2, step, one = np.uint64(dw), np.uint64(2 * dw), np.uint64(sw), np.uint64(1)
+    row_step = np.uint64(dh * xw)
+    if sh == 1 and sw == 1 and wout < SHORT_ROW:
+        # short rows: the whole plane as one flat run over the input's row pitch (see
+        # _depthwise_rows_kernel), then copied out row by row
+        run = (hout - 1) * xw + wout
+        acc = np.empty(run, np.float32)
+        r0 = np.uint64(x_plane + ox)
+        r1 = r0 + row_step
+        r2 = r1 + row_step
+        for q in range(np.uint64(run)):
+            acc[q] = (bc + w00 * xf[r0 + q] + w01 * xf[r0 + q + d1] + w02 * xf[r0 + q + d2]
+                      + w10 * xf[r1 + q] + w11 * xf[r1 + q + d1] + w12 * xf[r1 + q + d2]
+                      + w20 * xf[r2 + q] + w21 * xf[r2 + q + d1] + w22 * xf[r2 + q + d2])
+        _write_run(acc, xw, hout, wout, code, of, o_plane, ow)
+        return
+    if sh == 2 and sw == 2 and dh == 1 and dw == 1:
+        # stride 2: the window's rows split once into their even and odd columns (half-rows of
+        # `half` values, an odd row's last odd one zero), then every output as one flat run of
+        # pitch 2 * half: output (y, x) at q = 2 * half * y + x reads a half-plane at
+        # q + r * half + column, so every tap is a contiguous slice of one long loop; the
+        # positions of the rows in between are computed and dropped. Both halves live in one
+        # array: loads from two arrays beside the store to a third vectorised worse. (Row by
+        # row, with the split per output row, took 2-4x longer: short loops, strided stores.)
+        half = (xw + 1) // 2
+        pairs = xw // 2
+        rows_in = min(2 * hout + 1, xh - oy)
+        length = rows_in * half + 1
+        split = np.empty(2 * length, np.float32)
+        at_odd = np.uint64(length)
+        for r in range(rows_in):
+            src = np.uint64(x_plane + r * xw)
+            dst = np.uint64(r * half)
+            for k in range(np.uint64(pairs)):
+                split[dst + k] = xf[src + k + k]
+                split[at_odd + dst + k] = xf[src + k + k + one]
+            if xw % 2 == 1:
+                split[dst + np.uint64(pairs)] = xf[src + np.uint64(xw - 1)]
+                split[at_odd + dst + np.uint64(pairs)] = 0.0
+        split[length - 1] = 0.0
+        split[2 * length - 1] = 0.0
+        # columns ox + 2x + s: taps s = 0 and 2 on one half-plane, s = 1 on the other
+        outer, inner = (np.uint64(0), at_odd) if ox % 2 == 0 else (at_odd, np.uint64(0))
+        c0 = outer + np.uint64(ox // 2)
+        c1 = inner + np.uint64((ox + 1) // 2)
+        run = (hout - 1) * 2 * half + wout
+        acc = np.empty(run, np.float32)
+        h1, h2 = np.uint64(half), np.uint64(2 * half)
+        for q in range(np.uint64(run)):
+            acc[q] = (bc + w00 * split[q + c0] + w01 * split[q + c1] + w02 * split[q + c0 + one]
+                      + w10 * split[q + h1 + c0] + w11 * split[q + h1 + c1] + w12 * split[q + h1 + c0 + one]
+                      + w20 * split[q + h2 + c0] + w21 * split[q + h2 + c1] + w22 * split[q + h2 + c0 + one])
+        _write_run(acc, 2 * half, hout, wout, code, of, o_plane, ow)
+        return
+    for y in range(hout):
+        r0 = np.uint64(x_plane + y * sh * xw + ox)
+        r1 = r0 + row_step
+        r2 = r1 + row_step
+        o = np.uint64(o_plane + y * ow)
+        if sw == 1:
+            for x in range(np.uint64(wout)):
+                v = (bc + w00 * xf[r0 + x] + w01 * xf[r0 + x + d1] + w02 * xf[r0 + x + d2]
+                     + w10 * xf[r1 + x] + w11 * xf[r1 + x + d1] + w12 * xf[r1 + x + d2]
+                     + w20 * xf[r2 + x] + w21 * xf[r2 + x + d1] + w22 * xf[r2 + x + d2])
+                of[o + x] = v
+        else:
+            for x in range(np.uint64(wout)):
+                p = x * step
+                v = (bc + w00 * xf[r0 + p] + w01 * xf[r0 + p + d1] + w02 * xf[r0 + p + d2]
+                     + w10 * xf[r1 + p] + w11 * xf[r1 + p + d1] + w12 * xf[r1 + p + d2]
+                     + w20 * xf[r2 + p] + w21 * xf[r2 + p + d1] + w22 * xf[r2 + p + d2])
+                of[o + x] = v
+        activate_span(of, o, np.uint64(wout), code)  # the row is still in L1
+
+
 @njit(parallel=True, fastmath=True)
 def _depthwise3x3_kernel(xbuf, x_first, oy, ox, weight, bias, sh, sw, dh, dw, hout, wout, code, obuf, o_first, o_oy, o_ox):
     """xbuf, obuf: whole C-contiguous buffers, windows given by first channel and corner. Flat
@@ -73,92 +155,10 @@ def _depthwise3x3_kernel(xbuf, x_first, oy, ox, weight, bias, sh, sw, dh, dw, ho
     oc, oh, ow = obuf.shape[1], obuf.shape[2], obuf.shape[3]
     channels = weight.shape[0]
     xf, of = xbuf.reshape(-1), obuf.reshape(-1)
-    d1, d2, step, one = np.uint64(dw), np.uint64(2 * dw), np.uint64(sw), np.uint64(1)
-    row_step = np.uint64(dh * xw)
     for job in prange(batch * channels):
         b, c = job // channels, job % channels
-        w = weight[c, 0]
-        w00, w01, w02, w10, w11, w12, w20, w21, w22 = w[0, 0], w[0, 1], w[0, 2], w[1, 0], w[1, 1], w[1, 2], w[2, 0], w[2, 1], w[2, 2]
-        bc = bias[c]
-        if sh == 1 and sw == 1 and wout < SHORT_ROW:
-            # short rows: the whole plane as one flat run over the input's row pitch (see
-            # _depthwise_rows_kernel), then copied out row by row
-            run = (hout - 1) * xw + wout
-            acc = np.empty(run, np.float32)
-            r0 = np.uint64(((b * xc + x_first + c) * xh + oy) * xw + ox)
-            r1 = r0 + row_step
-            r2 = r1 + row_step
-            for q in range(np.uint64(run)):
-                acc[q] = (bc + w00 * xf[r0 + q] + w01 * xf[r0 + q + d1] + w02 * xf[r0 + q + d2]
-                          + w10 * xf[r1 + q] + w11 * xf[r1 + q + d1] + w12 * xf[r1 + q + d2]
-                          + w20 * xf[r2 + q] + w21 * xf[r2 + q + d1] + w22 * xf[r2 + q + d2])
-            _write_run(acc, xw, hout, wout, code, of, ((b * oc + o_first + c) * oh + o_oy) * ow + o_ox, ow)
-            continue
-        if sh == 2 and sw == 2 and dh == 1 and dw == 1 and wout < SHORT_ROW and xw % 2 == 0:
-            # short rows at stride 2: the window's rows split once into their even and odd
-            # columns (one long loop; xw even keeps each row's halves half = xw / 2 apart), then
-            # every output as one flat run of pitch 2 * half: output (y, x) at q = 2 * half * y + x
-            # reads a half-plane at q + r * half + column, so every tap is a contiguous slice of
-            # one long loop; the positions of the rows in between are computed and dropped
-            half = xw // 2
-            rows_in = min(2 * hout + 1, xh - oy)
-            even = np.empty(rows_in * half + 1, np.float32)
-            odd = np.empty(rows_in * half + 1, np.float32)
-            base = np.uint64(((b * xc + x_first + c) * xh + oy) * xw)
-            for k in range(np.uint64(rows_in * half)):
-                even[k] = xf[base + k + k]
-                odd[k] = xf[base + k + k + one]
-            even[rows_in * half] = 0.0
-            odd[rows_in * half] = 0.0
-            # columns ox + 2x + s: taps s = 0 and 2 on one half-plane, s = 1 on the other
-            outer, inner = (even, odd) if ox % 2 == 0 else (odd, even)
-            c0 = np.uint64(ox // 2)
-            c1 = np.uint64((ox + 1) // 2)
-            run = (hout - 1) * 2 * half + wout
-            acc = np.empty(run, np.float32)
-            h1, h2 = np.uint64(half), np.uint64(2 * half)
-            for q in range(np.uint64(run)):
-                acc[q] = (bc + w00 * outer[q + c0] + w01 * inner[q + c1] + w02 * outer[q + c0 + one]
-                          + w10 * outer[q + h1 + c0] + w11 * inner[q + h1 + c1] + w12 * outer[q + h1 + c0 + one]
-                          + w20 * outer[q + h2 + c0] + w21 * inner[q + h2 + c1] + w22 * outer[q + h2 + c0 + one])
-            _write_run(acc, 2 * half, hout, wout, code, of, ((b * oc + o_first + c) * oh + o_oy) * ow + o_ox, ow)
-            continue
-        # even / odd columns of the three input rows of a stride-2 output row
-        split = np.empty((6, wout + 1) if sw == 2 else (6, 1), np.float32)
-        e0, o0, e1, o1, e2, o2 = split[0], split[1], split[2], split[3], split[4], split[5]
-        for y in range(hout):
-            r0 = np.uint64(((b * xc + x_first + c) * xh + oy + y * sh) * xw + ox)
-            r1 = r0 + row_step
-            r2 = r1 + row_step
-            o = np.uint64(((b * oc + o_first + c) * oh + o_oy + y) * ow + o_ox)
-            if sw == 1:
-                for x in range(np.uint64(wout)):
-                    v = (bc + w00 * xf[r0 + x] + w01 * xf[r0 + x + d1] + w02 * xf[r0 + x + d2]
-                         + w10 * xf[r1 + x] + w11 * xf[r1 + x + d1] + w12 * xf[r1 + x + d2]
-                         + w20 * xf[r2 + x] + w21 * xf[r2 + x + d1] + w22 * xf[r2 + x + d2])
-                    of[o + x] = v
-            elif sw == 2 and dw == 1:
-                # split each input row into its even and odd columns first: the taps then read
-                # contiguous vectors (strided loads of every second value vectorise badly)
-                # (wout + 1 even columns, wout odd ones: the window ends at column 2 * wout)
-                for x in range(np.uint64(wout)):
-                    two = x + x
-                    e0[x], o0[x] = xf[r0 + two], xf[r0 + two + one]
-                    e1[x], o1[x] = xf[r1 + two], xf[r1 + two + one]
-                    e2[x], o2[x] = xf[r2 + two], xf[r2 + two + one]
-                last = np.uint64(2 * wout)
-                e0[wout], e1[wout], e2[wout] = xf[r0 + last], xf[r1 + last], xf[r2 + last]
-                for x in range(np.uint64(wout)):
-                    of[o + x] = (bc + w00 * e0[x] + w01 * o0[x] + w02 * e0[x + one] + w10 * e1[x] + w11 * o1[x]
-                                 + w12 * e1[x + one] + w20 * e2[x] + w21 * o2[x] + w22 * e2[x + one])
-            else:
-                for x in range(np.uint64(wout)):
-                    p = x * step
-                    v = (bc + w00 * xf[r0 + p] + w01 * xf[r0 + p + d1] + w02 * xf[r0 + p + d2]
-                         + w10 * xf[r1 + p] + w11 * xf[r1 + p + d1] + w12 * xf[r1 + p + d2]
-                         + w20 * xf[r2 + p] + w21 * xf[r2 + p + d1] + w22 * xf[r2 + p + d2])
-                    of[o + x] = v
-            activate_span(of, o, np.uint64(wout), code)  # the row is still in L1
+        _depthwise3x3_plane(xf, ((b * xc + x_first + c) * xh + oy) * xw, xh, xw, oy, ox, weight[c, 0], bias[c],
+                            sh, sw, dh, dw, hout, wout, code, of, ((b * oc + o_first + c) * oh + o_oy) * ow + o_ox, ow)
     return obuf
 
 
