@@ -92,18 +92,24 @@ def test_bad_architecture_and_tensors_are_refused(exported, tmp_path):
         open_network(tmp_path / "model.h5")
 
 
-def test_a_deeper_design_grows_from_a_smaller_one_unchanged():
+# (smaller, deeper, index of a block the deeper one adds)
+GROWTHS = [("mnv2-unet", "mnv2-unet-deep", 6),  # 1 + 2 + 3 blocks kept, then the added 1/16 stage
+           ("mnv2-unet-deep-fb2", "mnv2-unet-deeper-fb2", 8)]  # 1 + 2 + 3 + 2 kept, then two more at 1/16
+
+
+@pytest.mark.parametrize("smaller, deeper, added_index", GROWTHS, ids=lambda v: str(v))
+def test_a_deeper_design_grows_from_a_smaller_one_unchanged(smaller, deeper, added_index):
     """grow_from keeps the function (the added blocks start as the identity) and learns from there:
     the added blocks' weights get gradients at once, so the new capacity is not dead."""
-    small = random_model("mnv2-unet", seed=3)
-    grown = grow_from(small, "mnv2-unet-deep").eval()
+    small = random_model(smaller, seed=3)
+    grown = grow_from(small, deeper).eval()
     x = torch.rand(2, 3, 96, 128)
     with torch.no_grad():
         assert (grown(x)[2] - small(x)[2]).abs().max().item() < 1e-6
-    assert sum(p.numel() for p in grown.parameters()) > 2 * sum(p.numel() for p in small.parameters())
+    assert sum(p.numel() for p in grown.parameters()) > 1.2 * sum(p.numel() for p in small.parameters())
     kept = {k for k in small.state_dict() if not k.startswith("segmenter.blocks.")}
     assert all(torch.equal(small.state_dict()[k], grown.state_dict()[k]) for k in kept)
-    added = grown.segmenter.blocks[6]  # 1 + 2 + 3 blocks kept, then the added 1/16 stage
+    added = grown.segmenter.blocks[added_index]
     assert torch.count_nonzero(added.project.bn.weight) == 0
     grown.train()
     _, scores, alpha = grown(x)
