@@ -169,6 +169,13 @@ def upgrade(path: Path) -> None:
     print(f"upgraded {path} to format version {FORMAT_VERSION}", file=sys.stderr)
 
 
+def training_command(config: dict) -> str:
+    """The command line of an encoder-decoder training run, from its checkpoint's settings."""
+    return "python -m convert.train_encoder_decoder " + " ".join(
+        f"--{k.replace('_', '-')} {v}" for k, v in config.items()
+        if k in ("arch", "steps", "lr", "batch", "size", "seed", "init", "edge_weight") and v not in ("None", None, "0.0"))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("checkpoint", type=Path, nargs="?", help="checkpoint written by python -m convert.train")
@@ -199,14 +206,14 @@ def main(argv=None):
             "source_checkpoint_sha256": hashlib.sha256(args.checkpoint.read_bytes()).hexdigest(),
             "training_data": "EG1800 train.txt + CCP train.txt, composited on CamVid and rendered scenes; "
                              "validated on CCP val.txt and EG1800 unlisted.txt",
-            "training_command": "python -m convert.train_encoder_decoder " + " ".join(
-                f"--{k.replace('_', '-')} {v}" for k, v in config.items()
-                if k in ("arch", "steps", "lr", "batch", "size", "seed", "init", "edge_weight")
-                and v not in ("None", None, "0.0")),
+            "training_command": training_command(config),
             "training_step": int(state.get("step", 0)),
             "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "torch_version": torch.__version__,
         }
+        if "averaged_from" in state:  # convert/average.py: the mean of several runs' weights
+            provenance["training_command"] = "the mean of the weights of: " + "; ".join(
+                f"{training_command(source['config'])} (step {source['step']})" for source in state["averaged_from"])
         export_encoder_decoder(model, args.output, args.inference_size or 256, provenance)
         for path in (args.output, twin_path(args.output)):
             print(f"wrote {path} ({path.stat().st_size // 1024} KB)", file=sys.stderr)

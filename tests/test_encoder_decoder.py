@@ -153,3 +153,40 @@ def test_the_half_resolution_feathering_block_takes_the_full_one_s_weights():
             model.feather.coeffs.weight.zero_()
             model.feather.coeffs.bias.copy_(torch.tensor([1.0, 0.0, 0.0]))
         assert (full(x)[2] - half(x)[2]).abs().max().item() < 1e-6
+
+
+def test_averaged_checkpoints_hold_the_mean_and_name_their_sources(tmp_path):
+    """convert.average: each float tensor the mean of the runs' (BN statistics included), one design
+    only; convert.export records every source's command and step in the weights file."""
+    from convert.average import average_checkpoints
+    from convert.average import main as average_main
+    from convert.export import main as export_main
+
+    runs = []
+    for seed, size in ((1, 224), (2, 192)):
+        model = random_model("mnv2-unet-deeper-fb2", seed=seed)
+        config = {"arch": "mnv2-unet-deeper-fb2", "steps": "9000", "size": str(size), "seed": str(seed)}
+        runs.append({"model": model.state_dict(), "arch": model.arch, "box_radius": 2, "step": 100 * seed, "config": config})
+        torch.save(runs[-1], tmp_path / f"run{seed}.pt")
+    averaged = average_checkpoints(runs)
+    for name, value in averaged["model"].items():
+        a, b = runs[0]["model"][name], runs[1]["model"][name]
+        if value.is_floating_point():
+            assert torch.allclose(value, (a + b) / 2, atol=1e-6), name
+        else:
+            assert torch.equal(value, a), name
+    assert not torch.equal(averaged["model"]["segmenter.stem.conv.weight"], runs[0]["model"]["segmenter.stem.conv.weight"])
+    with pytest.raises(ValueError, match="different architectures"):
+        average_checkpoints([runs[0], {**runs[1], "arch": ARCHITECTURES["mnv2-unet-deep-fb2"],
+                                       "model": random_model("mnv2-unet-deep-fb2").state_dict()}])
+    average_main([str(tmp_path / "run1.pt"), str(tmp_path / "run2.pt"), "-o", str(tmp_path / "soup.pt")])
+    export_main([str(tmp_path / "soup.pt"), str(tmp_path / "soup.h5")])
+    command = load_weights(tmp_path / "soup.h5").attrs["training_command"]
+    assert command.startswith("the mean of the weights of: ")
+    assert "--size 224 --seed 1 (step 100)" in command and "--size 192 --seed 2 (step 200)" in command
+    network, reference = open_network(tmp_path / "soup.h5"), EncoderDecoderMatting(averaged["arch"]).eval()
+    reference.load_state_dict(averaged["model"])
+    x = np.random.default_rng(0).random((1, 3, 64, 96), dtype=np.float32)
+    with torch.no_grad():
+        want = reference(torch.from_numpy(x))[2].clamp(0, 1).numpy()
+    assert_close(network.forward(x)["alpha"], want, 1e-4)

@@ -22,9 +22,12 @@ def shipped(request):
 def test_weights_file_records_its_provenance(shipped):
     attrs = load_weights(shipped).attrs
     assert len(attrs["source_checkpoint_sha256"]) == 64
-    assert "EG1800" in attrs["training_data"] and attrs["training_command"].startswith("python -m convert.train")
+    assert "EG1800" in attrs["training_data"]
+    # a run's command, or the runs whose weights were averaged (convert/average.py), each named
+    command = attrs["training_command"].removeprefix("the mean of the weights of: ")
+    assert all(part.startswith("python -m convert.train") for part in command.split("; "))
     assert attrs["inference_size"] == (128 if attrs["model"] == "fast-deep-matting" else 256)
-    assert shipped.stat().st_size < 3_000_000  # the default network: 571 K float32 parameters, 2.3 MB
+    assert shipped.stat().st_size < 4_000_000  # the default network: 782 K float32 parameters, 3.1 MB
 
 
 def test_alpha_is_a_matte_at_the_image_size(shipped):
