@@ -51,7 +51,6 @@ DEPTHWISE_CASES = [
     (1, 8, 70, 66, 3, 1, 1, 1),     # rows longer than one flat-run step: row by row
     (1, 8, 9, 130, 3, 2, 1, 1),     # stride 2 with long rows: the split-plane flat run too
     (1, 8, 9, 129, 3, 2, 1, 1),     # the same with an odd padded width (the half-rows' last odd value zero)
-    (1, 8, 9, 130, 3, 1, 1, 1),     # stride 1 with long rows: row by row
 ]
 case_id = lambda c: "n{}-c{}-{}x{}-k{}-s{}-p{}-d{}".format(*c)
 
