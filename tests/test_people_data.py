@@ -38,3 +38,22 @@ def test_swap_replaces_the_photos_own_background_and_keeps_the_person():
         np.testing.assert_allclose(image[person], np.broadcast_to([1, 0, 1], image[person].shape), atol=2e-3)
         cyan = (np.abs(image[wall] - [0, 1, 1]).max(axis=1) < 0.02).mean()
         assert cyan < 0.01, "the photo's own wall shows through the new background"
+
+
+def test_zoom_bias_scales_the_person_in_pixels():
+    # the person fills a square photo but for a thin frame; at zoom 1 about the photo's centre the
+    # photo just covers the crop, at zoom bias b its sides are b times as long: b^2 the area
+    size = 64
+    person = np.zeros((96, 96), np.uint8)
+    person[4:-4, 4:-4] = 255
+    photo = np.full((96, 96, 3), 200, np.uint8)
+    street = {"image": np.full((80, 80, 3), 90, np.uint8), "alpha": np.zeros((80, 80), np.uint8)}
+    areas = {}
+    for bias in (1.0, 0.5):
+        maker = SampleMaker([{"id": "p", "image": photo, "alpha": person}], [street], size, rendered=4, seed=0, zoom_bias=bias)
+        _, alpha, inside = maker._warp(photo, person, np.random.default_rng(5), 1.0, 0.0, (47.5, 47.5), False)
+        areas[bias] = alpha.sum()
+        assert (inside.mean() > 0.95) == (bias == 1.0), "only the biased photo leaves room for surroundings"
+    expected = (size * 88 / 96) ** 2
+    assert abs(areas[1.0] - expected) < 0.03 * expected
+    assert abs(areas[0.5] - expected / 4) < 0.05 * expected / 4
