@@ -9,7 +9,11 @@ from the first checkpoint.
     python -m convert.export runs/soup.pt matting/weights/fdm-people-256.h5
 
 The result is a checkpoint like the trainer's (model, arch, box_radius) whose "averaged_from"
-lists each source's settings and step; convert.export records them in the weights file.
+lists each source's settings and step; convert.export records them in the weights file. A source
+that is itself such a mean counts as the runs it holds, so a run trained later joins the mean
+without the earlier runs' checkpoints (the mean of four and a fifth run: 4/5 and 1/5):
+
+    python -m convert.average convert/checkpoints/fdm-people-256-mean.pt runs/c/best.pt -o runs/soup.pt
 """
 from __future__ import annotations
 
@@ -28,14 +32,19 @@ def average_checkpoints(states: list[dict]) -> dict:
     for state in states[1:]:
         if state.get("arch") != first.get("arch") or state["model"].keys() != first["model"].keys():
             raise ValueError("the checkpoints hold different architectures: only runs of one design can be averaged")
+    runs = [len(state.get("averaged_from", ())) or 1 for state in states]
     model = {}
     for name, value in first["model"].items():
         if value.is_floating_point():
-            model[name] = sum(state["model"][name].double() for state in states).div(len(states)).to(value.dtype)
+            total = sum(count * state["model"][name].double() for count, state in zip(runs, states))
+            model[name] = total.div(sum(runs)).to(value.dtype)
         else:
             model[name] = value.clone()
+    sources = []
+    for state in states:
+        sources += state.get("averaged_from") or [{"config": state.get("config", {}), "step": int(state.get("step", 0))}]
     return {"model": model, "arch": first["arch"], "box_radius": first.get("box_radius", 2), "step": 0,
-            "averaged_from": [{"config": state.get("config", {}), "step": int(state.get("step", 0))} for state in states]}
+            "averaged_from": sources}
 
 
 def main(argv=None):
@@ -51,7 +60,7 @@ def main(argv=None):
     temporary = args.out.with_name(args.out.name + ".partial")
     torch.save(averaged, temporary)
     temporary.replace(args.out)
-    print(f"wrote {args.out}: the mean of {len(states)} checkpoints", file=sys.stderr)
+    print(f"wrote {args.out}: the mean of {len(averaged['averaged_from'])} runs", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -184,6 +184,15 @@ def test_averaged_checkpoints_hold_the_mean_and_name_their_sources(tmp_path):
     command = load_weights(tmp_path / "soup.h5").attrs["training_command"]
     assert command.startswith("the mean of the weights of: ")
     assert "--size 224 --seed 1 (step 100)" in command and "--size 192 --seed 2 (step 200)" in command
+    # a mean joined by a third run counts as its two runs: the result is the plain mean of all three
+    third = {"model": random_model("mnv2-unet-deeper-fb2", seed=3).state_dict(), "arch": runs[0]["arch"], "box_radius": 2,
+             "step": 300, "config": {"seed": "3"}}
+    joined = average_checkpoints([averaged, third])
+    for name, value in joined["model"].items():
+        if value.is_floating_point():
+            want = (runs[0]["model"][name] + runs[1]["model"][name] + third["model"][name]) / 3
+            assert torch.allclose(value, want, atol=1e-6), name
+    assert [source["step"] for source in joined["averaged_from"]] == [100, 200, 300]
     network, reference = open_network(tmp_path / "soup.h5"), EncoderDecoderMatting(averaged["arch"]).eval()
     reference.load_state_dict(averaged["model"])
     x = np.random.default_rng(0).random((1, 3, 64, 96), dtype=np.float32)
