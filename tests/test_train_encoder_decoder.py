@@ -99,3 +99,45 @@ def test_a_fresh_machine_resumes_from_the_portable_checkpoint_alone(tmp_path):
     log = (elsewhere / "train.log").read_text()
     assert "at step 1" in log and "moments start afresh" in log
     assert torch.load(elsewhere / "last.pt", weights_only=True)["step"] == 3 and (elsewhere / "best.pt").exists()
+
+
+def test_weight_average_is_the_decayed_mean_of_the_models_it_saw():
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.BatchNorm2d(4))
+    average = train_encoder_decoder.WeightAverage(model, decay=0.9)
+    expected = {k: v.clone().double() for k, v in model.state_dict().items()}
+    for n in range(1, 40):
+        with torch.no_grad():
+            for parameter in model.parameters():
+                parameter.add_(torch.randn_like(parameter))
+        model.train()(torch.randn(2, 3, 8, 8))  # moves BN's running statistics
+        average.update(model)
+        decay = min(0.9, (1 + n) / (10 + n))
+        for name, value in model.state_dict().items():
+            if value.is_floating_point():
+                expected[name] = decay * expected[name] + (1 - decay) * value.double()
+            else:
+                expected[name] = value.clone()
+    for name, value in average.model.state_dict().items():
+        torch.testing.assert_close(value.double(), expected[name].double(), rtol=1e-5, atol=1e-5, msg=name)  # float32 sums
+    assert not torch.allclose(average.model[0].weight, model[0].weight)
+    assert not any(p.requires_grad for p in average.model.parameters())
+
+
+def test_a_run_with_a_weight_average_validates_saves_and_resumes_it(tmp_path):
+    root = _data_root(tmp_path)
+    _train(root, tmp_path / "straight", "--ema", "0.5")
+    _train(root, tmp_path / "paused", "--ema", "0.5", "--stop-after-minutes", "1e-9")
+    _train(root, tmp_path / "paused", "--resume")  # --ema comes back from the checkpoint
+    straight = torch.load(tmp_path / "straight" / "last.pt", weights_only=True)
+    resumed = torch.load(tmp_path / "paused" / "last.pt", weights_only=True)
+    assert straight["ema_updates"] == resumed["ema_updates"] == 3
+    for name, value in straight["ema"].items():
+        torch.testing.assert_close(resumed["ema"][name], value, rtol=0, atol=1e-6, msg=name)
+    # the portable checkpoint and best.pt hold the average, not the model as trained
+    portable = torch.load(tmp_path / "straight" / "resume.pt", weights_only=True)
+    weight = "segmenter.stem.conv.weight"
+    assert weight in portable["model"]
+    torch.testing.assert_close(portable["model"][weight], straight["ema"][weight], rtol=0, atol=0)
+    assert not torch.equal(straight["ema"][weight], straight["model"][weight])
+    assert "average mean" in (tmp_path / "straight" / "train.log").read_text()
