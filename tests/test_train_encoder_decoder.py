@@ -141,3 +141,4 @@ def test_a_run_with_a_weight_average_validates_saves_and_resumes_it(tmp_path):
     torch.testing.assert_close(portable["model"][weight], straight["ema"][weight], rtol=0, atol=0)
     assert not torch.equal(straight["ema"][weight], straight["model"][weight])
     assert "average mean" in (tmp_path / "straight" / "train.log").read_text()
+    assert "--ema 0.5" in export.training_command(portable["config"])
