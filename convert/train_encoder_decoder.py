@@ -34,6 +34,7 @@ import sys
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -58,11 +59,12 @@ def dice_loss(foreground, alpha, eps=1.0):
 
 
 def edge_band(masks, radius):
-    """1 within `radius` pixels of the mask's outline (either side), else 0: N x 1 x H x W float."""
-    m = masks[:, None].float()
-    grown = F.max_pool2d(m, 2 * radius + 1, stride=1, padding=radius)
-    shrunk = -F.max_pool2d(-m, 2 * radius + 1, stride=1, padding=radius)
-    return grown - shrunk
+    """1 within `radius` pixels (a square window) of the mask's outline, either side, else 0:
+    N x 1 x H x W float. The mask dilated minus the mask eroded, in OpenCV on uint8: torch's 7x7
+    max_pool2d took 45 ms of a 390 ms training step for the two."""
+    kernel = np.ones((2 * radius + 1, 2 * radius + 1), np.uint8)
+    band = [cv2.dilate(mask, kernel) - cv2.erode(mask, kernel) for mask in masks.numpy().astype(np.uint8)]
+    return torch.from_numpy(np.stack(band)[:, None].astype(np.float32))
 
 
 def training_loss(logits, scores, alpha_pred, alpha_true, masks, images, colour_weight, edge_weight=0.0):

@@ -142,3 +142,33 @@ def test_a_run_with_a_weight_average_validates_saves_and_resumes_it(tmp_path):
     assert not torch.equal(straight["ema"][weight], straight["model"][weight])
     assert "average mean" in (tmp_path / "straight" / "train.log").read_text()
     assert "--ema 0.5" in export.training_command(portable["config"])
+
+
+def test_edge_band_is_the_mask_dilated_minus_the_mask_eroded():
+    """Against the plain torch reference: max pools with the out-of-image pixels left out."""
+    import torch.nn.functional as F
+    masks = torch.from_numpy((np.random.default_rng(3).random((3, 40, 52)) > 0.97).astype(np.int64))
+    masks[0] = 0
+    masks[0, 10:30, 5:60] = 1  # a block cut by the right edge
+    masks[1] = 1  # all person: no outline inside the image
+    m = masks[:, None].float()
+    reference = F.max_pool2d(m, 7, stride=1, padding=3) + F.max_pool2d(-m, 7, stride=1, padding=3)
+    band = train_encoder_decoder.edge_band(masks, 3)
+    assert band.shape == (3, 1, 40, 52) and band.dtype == torch.float32
+    torch.testing.assert_close(band, reference, rtol=0, atol=0)
+    assert band[1].sum() == 0 and 0 < band[0].mean() < 1
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_box_mean_on_channels_last_tensors_is_the_border_normalised_average(channels):
+    import torch.nn.functional as F
+    from convert.model import box_mean
+    x = torch.rand(2, channels, 11, 14, dtype=torch.float64).contiguous(memory_format=torch.channels_last)
+    x.requires_grad_(True)
+    reference = F.avg_pool2d(x.contiguous(), 5, stride=1, padding=2, count_include_pad=False)
+    mean = box_mean(x, 2)
+    torch.testing.assert_close(mean, reference, rtol=0, atol=1e-12)
+    weights = torch.rand_like(reference)
+    (grad,) = torch.autograd.grad((mean * weights).sum(), x)
+    (reference_grad,) = torch.autograd.grad((reference * weights).sum(), x)
+    torch.testing.assert_close(grad, reference_grad, rtol=0, atol=1e-12)
