@@ -62,6 +62,8 @@ def main(argv=None):
     parser.add_argument("--size", type=int, default=384, help="side of the square pictures (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=2026, help="(default: %(default)s)")
     args = parser.parse_args(argv)
+    if args.count < 1 or args.size < 32:
+        parser.error("--count must be at least 1 and --size at least 32")
     for name in ("eg1800", "ccp", "camvid"):
         if not (args.data_root / name).is_dir():
             parser.error(f"{args.data_root / name} is not a folder; pass --data-root with eg1800/, ccp/ and camvid/")
