@@ -173,7 +173,7 @@ def training_command(config: dict) -> str:
     """The command line of an encoder-decoder training run, from its checkpoint's settings."""
     return "python -m convert.train_encoder_decoder " + " ".join(
         f"--{k.replace('_', '-')} {v}" for k, v in config.items()
-        if k in ("arch", "steps", "lr", "batch", "size", "seed", "init", "edge_weight", "zoom_bias", "ema")
+        if k in ("arch", "steps", "lr", "batch", "size", "seed", "init", "edge_weight", "zoom_bias", "ema", "ccp_share")
         and v not in ("None", None, "0.0") and not (k == "zoom_bias" and v == "1.0"))
 
 

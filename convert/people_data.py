@@ -221,14 +221,19 @@ class SampleMaker:
     """Makes augmented (image, alpha) training samples of size x size pixels from the sources."""
 
     def __init__(self, people: list[dict], streets: list[dict], size: int, rendered: int = 160, seed: int = 0,
-                 zoom_bias: float = 1.0):
+                 zoom_bias: float = 1.0, person_p: np.ndarray | None = None):
         """zoom_bias multiplies every photo's zoom. At 1.0 a photo at zoom 1 just covers the crop, so
         with crops wider than the network's inference input (a 3:4 portrait at 256 px long side is
         192 px wide) and zooms of median 1.18, people are trained larger in pixels than the network
         sees them: the shipped weights of 2026-12-07 score better at --size 320 than at 256 (EG1800
         IoU 0.947 against 0.945, CCP 0.914 against 0.900). A bias of 192 / size / 1.18 brings the median
-        back (0.85 for 192 px crops, 0.73 for 224)."""
+        back (0.85 for 192 px crops, 0.73 for 224).
+
+        person_p: the probability of each person photo being drawn (default: all alike)."""
         self.people, self.streets, self.size, self.zoom_bias = people, streets, size, zoom_bias
+        self.person_p = None if person_p is None else np.asarray(person_p, np.float64) / np.sum(person_p)
+        if self.person_p is not None and self.person_p.shape != (len(people),):
+            raise ValueError(f"person_p holds {self.person_p.size} probabilities for {len(people)} photos")
         rng = np.random.default_rng([seed, 7])
         self.rendered = [render_background(rng) for _ in range(rendered)]
         self.kinds = list(SAMPLE_KINDS)
@@ -236,6 +241,11 @@ class SampleMaker:
         self.kind_p /= self.kind_p.sum()
 
     # -- pieces ------------------------------------------------------------------------------
+    def _person(self, rng) -> dict:
+        if self.person_p is None:  # the draw every run before person_p made: resumed runs stay exact
+            return self.people[rng.integers(len(self.people))]
+        return self.people[rng.choice(len(self.people), p=self.person_p)]
+
     def _warp(self, image, alpha, rng, zoom, angle, centre, flip):
         """The photo scaled by `zoom` (relative to covering the output) and rotated about `centre`
         (in source pixels), landing on the output's centre; pixels outside the photo get alpha -1."""
@@ -264,7 +274,7 @@ class SampleMaker:
             scene = self.rendered[rng.integers(len(self.rendered))]
             image, _ = self._random_crop(scene, np.zeros(scene.shape[:2], np.uint8), rng)
             return image, np.zeros((s, s), np.float32)
-        person = self.people[rng.integers(len(self.people))]
+        person = self._person(rng)
         return self._photo(person, rng, zoom_range=(1.0, 1.6))
 
     def _random_crop(self, image, alpha, rng):
@@ -337,21 +347,21 @@ class SampleMaker:
         """Returns (image H x W x 3 float32 RGB in [0, 1], alpha H x W float32 in [0, 1])."""
         kind = self.kinds[rng.choice(len(self.kinds), p=self.kind_p)]
         if kind == "photo":
-            image, alpha = self._photo(self.people[rng.integers(len(self.people))], rng)
+            image, alpha = self._photo(self._person(rng), rng)
         elif kind == "composite":
             image, alpha = self._background(rng)
             image, alpha = image.copy(), alpha.copy()
             for _ in range(rng.integers(1, 4)):
-                image, alpha = self._paste_cutout(image, alpha, self.people[rng.integers(len(self.people))], rng)
+                image, alpha = self._paste_cutout(image, alpha, self._person(rng), rng)
         elif kind == "mosaic":
-            image, alpha = self._photo(self.people[rng.integers(len(self.people))], rng, zoom_range=(0.8, 1.6))
-            small_image, small_alpha = self._photo(self.people[rng.integers(len(self.people))], rng, zoom_range=(0.9, 1.3))
+            image, alpha = self._photo(self._person(rng), rng, zoom_range=(0.8, 1.6))
+            small_image, small_alpha = self._photo(self._person(rng), rng, zoom_range=(0.9, 1.3))
             side = int(self.size * rng.uniform(0.3, 0.6))
             y, x = (int(v) for v in rng.integers(0, self.size - side + 1, 2))
             image[y:y + side, x:x + side] = cv2.resize(small_image, (side, side), interpolation=cv2.INTER_AREA)
             alpha[y:y + side, x:x + side] = cv2.resize(small_alpha, (side, side), interpolation=cv2.INTER_AREA)
         elif kind == "swap":
-            image, alpha = self._swap_background(self.people[rng.integers(len(self.people))], rng)
+            image, alpha = self._swap_background(self._person(rng), rng)
         else:
             image, alpha = self._background(rng, allow_person=False)
         image = _jitter_colour(image, rng)

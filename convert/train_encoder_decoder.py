@@ -49,7 +49,7 @@ PROGRESS_STEPS = 100  # a line on stderr; the log gets the validations
 EDGE_RADIUS = 3  # pixels of a training crop either side of the outline that --edge-weight weighs up
 RESUMED_SETTINGS = {"arch": str, "steps": int, "lr": float, "batch": int, "size": int, "seed": int,
                     "colour_weight": float, "box_radius": int, "edge_weight": float, "zoom_bias": float,
-                    "ema": float}
+                    "ema": float, "ccp_share": float}
 
 
 def dice_loss(foreground, alpha, eps=1.0):
@@ -178,6 +178,9 @@ def main(argv=None):
     parser.add_argument("--zoom-bias", type=float, default=1.0,
                         help="multiplies every photo's zoom; below 1 trains on people smaller in pixels, as the network "
                              "sees them at inference (192 px crops: 0.85; 224 px: 0.73) (default: %(default)s)")
+    parser.add_argument("--ccp-share", type=float, default=0.0,
+                        help="the share of person photos drawn from CCP's full-body photos (default: as many as it has "
+                             "among the training photos, 803 of 2,093: 38 %%)")
     parser.add_argument("--ema", type=float, default=0.0,
                         help="keep a moving average of the weights with this decay (e.g. 0.999), validate and "
                              "export it (default: off)")
@@ -212,10 +215,16 @@ def main(argv=None):
     args.out.mkdir(parents=True, exist_ok=True)
     say = run_log(args.out / "train.log", "%Y-%m-%d %H:%M:%S")
 
-    people = (load_people(args.data_root / "eg1800", "train.txt", args.cache)
-              + load_people(args.data_root / "ccp", "train.txt", args.cache))
-    maker = SampleMaker(people, load_streets(args.data_root / "camvid", args.cache), args.size, seed=args.seed,
-                        zoom_bias=args.zoom_bias)
+    portraits = load_people(args.data_root / "eg1800", "train.txt", args.cache)
+    full_body = load_people(args.data_root / "ccp", "train.txt", args.cache)
+    person_p = None
+    if args.ccp_share:
+        if not 0 < args.ccp_share < 1:
+            parser.error(f"--ccp-share {args.ccp_share}: must lie between 0 and 1")
+        person_p = np.concatenate([np.full(len(portraits), (1 - args.ccp_share) / len(portraits)),
+                                   np.full(len(full_body), args.ccp_share / len(full_body))])
+    maker = SampleMaker(portraits + full_body, load_streets(args.data_root / "camvid", args.cache), args.size,
+                        seed=args.seed, zoom_bias=args.zoom_bias, person_p=person_p)
     validation = {"ccp-val": validation_set(args.data_root / "ccp", "val.txt", args.cache),
                   "eg1800-unlisted": validation_set(args.data_root / "eg1800", "unlisted.txt", args.cache)}
 

@@ -1,6 +1,7 @@
 """The training scenes' renderer (convert/people_data.py; numpy and OpenCV only): every kind of scene,
 the draped flags among them, comes out as a size x size RGB picture, deterministic per seed."""
 import numpy as np
+import pytest
 
 from convert.people_data import SampleMaker, _draped_flag, render_background
 
@@ -57,3 +58,17 @@ def test_zoom_bias_scales_the_person_in_pixels():
     expected = (size * 88 / 96) ** 2
     assert abs(areas[1.0] - expected) < 0.03 * expected
     assert abs(areas[0.5] - expected / 4) < 0.05 * expected / 4
+
+
+def test_person_p_draws_photos_in_the_given_shares():
+    street = {"image": np.full((80, 80, 3), 90, np.uint8), "alpha": np.zeros((80, 80), np.uint8)}
+    people = [{"id": str(n), "image": np.zeros((8, 8, 3), np.uint8), "alpha": np.zeros((8, 8), np.uint8)} for n in range(4)]
+    maker = SampleMaker(people, [street], 32, rendered=2, person_p=[0.1, 0.1, 0.1, 0.7])
+    rng = np.random.default_rng(0)
+    drawn = np.bincount([int(maker._person(rng)["id"]) for _ in range(4000)], minlength=4) / 4000
+    np.testing.assert_allclose(drawn, [0.1, 0.1, 0.1, 0.7], atol=0.03)
+    plain = SampleMaker(people, [street], 32, rendered=2)  # no shares: the draw runs before them made
+    assert [plain._person(np.random.default_rng(s))["id"] for s in range(20)] == \
+        [people[np.random.default_rng(s).integers(4)]["id"] for s in range(20)]
+    with pytest.raises(ValueError, match="3 probabilities for 4 photos"):
+        SampleMaker(people, [street], 32, rendered=2, person_p=[1, 1, 1])

@@ -172,3 +172,12 @@ def test_box_mean_on_channels_last_tensors_is_the_border_normalised_average(chan
     (grad,) = torch.autograd.grad((mean * weights).sum(), x)
     (reference_grad,) = torch.autograd.grad((reference * weights).sum(), x)
     torch.testing.assert_close(grad, reference_grad, rtol=0, atol=1e-12)
+
+
+def test_ccp_share_is_checked_kept_and_named_in_the_training_command(tmp_path):
+    root = _data_root(tmp_path)
+    with pytest.raises(SystemExit):
+        _train(root, tmp_path / "bad", "--ccp-share", "1.5")
+    _train(root, tmp_path / "run", "--ccp-share", "0.6")
+    config = torch.load(tmp_path / "run" / "best.pt", weights_only=True)["config"]
+    assert "--ccp-share 0.6" in export.training_command(config)
