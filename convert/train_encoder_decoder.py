@@ -271,7 +271,8 @@ def main(argv=None):
     model = model.to(memory_format=torch.channels_last)
     average = None
     if args.ema:
-        average = WeightAverage(model, args.ema)
+        # resumed, the decay goes on at full strength (not ramped again from the model it restarts from)
+        average = WeightAverage(model, args.ema, updates=step)
         if args.resume and "ema" in state:
             average.model.load_state_dict(state["ema"])
             average.updates = int(state.get("ema_updates", step))

@@ -181,3 +181,15 @@ def test_ccp_share_is_checked_kept_and_named_in_the_training_command(tmp_path):
     _train(root, tmp_path / "run", "--ccp-share", "0.6")
     config = torch.load(tmp_path / "run" / "best.pt", weights_only=True)["config"]
     assert "--ccp-share 0.6" in export.training_command(config)
+
+
+def test_a_run_resumed_from_its_portable_checkpoint_averages_at_full_decay(tmp_path):
+    root = _data_root(tmp_path)
+    _train(root, tmp_path / "here", "--ema", "0.999", "--stop-after-minutes", "1e-9")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (tmp_path / "here" / "resume.pt").rename(elsewhere / "resume.pt")
+    _train(root, elsewhere, "--resume")
+    state = torch.load(elsewhere / "last.pt", weights_only=True)
+    assert state["ema_updates"] == state["step"] == 3  # counted from the step, so the decay is not ramped again
+    assert "starts again from the model" in (elsewhere / "train.log").read_text()
