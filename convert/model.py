@@ -79,7 +79,9 @@ def box_mean(x, radius: int):
     """Mean over a (2r+1)^2 window, count-normalised at the border (avg_pool2d with
     count_include_pad=False). On a channels-last tensor (the encoder-decoder's training) the same
     mean as a depthwise conv of ones over the window's in-image count: torch's CPU avg_pool2d takes
-    21.6 ms forward and backward there against 4.4 (16 x 3 x 96 x 96, one core)."""
+    21.6 ms forward and backward there against 4.4 (16 x 3 x 96 x 96, one core). NCHW tensors (fdm-128's
+    training, torch's side of the parity tests and benchmarks) and single planes, where avg_pool2d is
+    as fast or faster, keep it."""
     if not x.is_contiguous(memory_format=torch.channels_last) or x.shape[1] == 1:
         return F.avg_pool2d(x, 2 * radius + 1, stride=1, padding=radius, count_include_pad=False)
     side = 2 * radius + 1
