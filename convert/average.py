@@ -13,7 +13,7 @@ lists each source's settings and step; convert.export records them in the weight
 that is itself such a mean counts as the runs it holds, so a run trained later joins the mean
 without the earlier runs' checkpoints (the mean of four and a fifth run: 4/5 and 1/5):
 
-    python -m convert.average convert/checkpoints/fdm-people-256-mean.pt runs/c/best.pt -o runs/soup.pt
+    python -m convert.average runs/soup.pt runs/c/best.pt -o runs/soup5.pt
 """
 from __future__ import annotations
 
