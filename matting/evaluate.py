@@ -5,7 +5,8 @@
 
 With --set (repeatable), one row per set for the matte the CLI gives (the network's alpha carried up
 by guided upsampling): IoU, MSE, SAD, Grad and "IoU<0.8", the share of images whose IoU is below
-0.8 (the failures a user notices). A set is NAME=FOLDER[:LIST] or a folder alone; the folder holds
+0.8 (the failures a user notices); --worst N lists each set's N images of lowest IoU under its row,
+and --json keeps every image's scores. A set is NAME=FOLDER[:LIST] or a folder alone; the folder holds
 images/ID.jpg (or .png), masks/ID.png (0/255) and, optionally, alpha/ID.png (soft; the mask stands
 in without it) and LIST, a file of ids (default: every image). Shorthands: eg1800 (EG1800's
 test.txt) and ccp (CCP's val.txt) in ../shared/data.
@@ -118,16 +119,18 @@ def parse_set(text: str) -> tuple[str, Path, list[str]]:
 
 
 def score_set(matter: Matter, folder: Path, ids: list[str], limit: int | None = None) -> dict:
-    """Mean IoU, MSE, SAD, Grad of the CLI's matte over a set, and the share of images with IoU < 0.8."""
-    totals, failures, ids = {}, 0, ids[:limit]
+    """Mean IoU, MSE, SAD, Grad of the CLI's matte over a set, the share of images with IoU < 0.8,
+    and each image's scores ("per_image", in id order)."""
+    totals, failures, per_image, ids = {}, 0, [], ids[:limit]
     for image_id in ids:
         image, truth, mask = load_example(folder, image_id)
         m = metrics(matter.predict(image), truth, mask)
+        per_image.append(dict(m, id=image_id))
         failures += m["iou"] < FAILURE_IOU
         for key, value in m.items():
             totals[key] = totals.get(key, 0.0) + value
     result = {key: value / len(ids) for key, value in totals.items()}
-    result.update(images=len(ids), failure_share=failures / len(ids))
+    result.update(images=len(ids), failure_share=failures / len(ids), per_image=per_image)
     return result
 
 
@@ -142,6 +145,8 @@ def evaluate_sets(args) -> None:
         record["sets"][name] = dict(r, folder=str(folder), seconds=time.time() - t0)
         print(f"{name:<16} {r['images']:>6} {r['iou']:7.4f} {r['mse']:8.5f} {r['sad']:8.2f} {r['grad']:9.2e} {100 * r['failure_share']:7.1f}%",
               flush=True)
+        for m in sorted(r["per_image"], key=lambda m: m["iou"])[:args.worst]:
+            print(f"  {m['id']:<14} {'':>6} {m['iou']:7.4f} {m['mse']:8.5f} {m['sad']:8.2f} {m['grad']:9.2e}", flush=True)
     if args.json:
         tmp = args.json.with_name(args.json.name + ".tmp")
         tmp.write_text(json.dumps(record, indent=1))
@@ -208,7 +213,14 @@ def main(argv=None):
     parser.add_argument("--figure", type=Path, help="write an input | LDN | LDN+GF | LDN+FB picture of the first 3 ids")
     parser.add_argument("--set", action="append",
                         help="score this set (NAME=FOLDER[:LIST], a folder, eg1800 or ccp; repeatable): one row per set")
+    parser.add_argument("--worst", type=int, default=0, metavar="N",
+                        help="with --set: under each set's row, its N images of lowest IoU, to look at "
+                             "(every image's scores are in --json's per_image)")
     args = parser.parse_args(argv)
+    if args.worst < 0:
+        parser.error("--worst takes a number of images, 0 or more")
+    if args.worst and not args.set:
+        parser.error("--worst lists images of the sets given by --set")
     if args.set:
         args.weights = args.weights or resolve_weights(DEFAULT_NETWORK)
         return evaluate_sets(args)

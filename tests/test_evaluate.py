@@ -67,6 +67,37 @@ def test_score_set_counts_the_failures(tmp_path):
     assert name == "mine" and r["images"] == 2
     assert r["iou"] == (1.0 + 0.25) / 2 and r["failure_share"] == 0.5
     assert r["mse"] == (0.0 + 0.75) / 2
+    assert [(m["id"], m["iou"]) for m in r["per_image"]] == [("full", 1.0), ("quarter", 0.25)]
+
+
+def test_worst_lists_the_lowest_iou_images_under_their_set(tmp_path, capsys):
+    import json
+
+    from matting.evaluate import main
+
+    # fdm-128 on noise: whichever images score lowest, --worst 1 must name the lowest of the JSON's scores
+    empty_mask = np.zeros((60, 40), bool)
+    empty_mask[:4, :4] = True
+    folder = make_set(tmp_path / "mine", {"a": np.ones((60, 40), bool), "b": empty_mask, "c": np.ones((60, 40), bool)})
+    out = tmp_path / "r.json"
+    main(["--weights", "fdm-128", "--set", f"mine={folder}", "--worst", "1", "--json", str(out)])
+    scores = json.loads(out.read_text())["sets"]["mine"]["per_image"]
+    lowest = min(scores, key=lambda m: m["iou"])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].startswith("mine") and len(lines) == 3
+    assert lines[2].split()[:2] == [lowest["id"], f"{lowest['iou']:.4f}"]
+
+
+def test_worst_is_refused_without_sets_or_below_zero(capsys):
+    import pytest
+
+    from matting.evaluate import main
+
+    for argv in (["--worst", "2"], ["--set", "eg1800", "--worst", "-1"]):
+        with pytest.raises(SystemExit) as stop:
+            main(argv)
+        assert stop.value.code == 2
+    assert "--worst" in capsys.readouterr().err
 
 
 def test_sets_mode_prints_a_row_per_set(tmp_path, capsys):
